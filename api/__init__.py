@@ -1,0 +1,1 @@
+"""The REST query layer (FastAPI)."""

@@ -1,0 +1,88 @@
+"""One settings object: all configuration comes from environment variables, read once.
+
+Every variable is prefixed ``BRRR_`` (``BRRR_POSTGRES_URL``, ``BRRR_KAFKA_BOOTSTRAP_SERVERS``...).
+The defaults point at the project's own local stack (``brrr stack up``) on 127.0.0.1; set the
+variables to use existing servers instead.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Configuration of every part of Brain-Go-Brrr."""
+
+    model_config = SettingsConfigDict(env_prefix="BRRR_", env_file=None, extra="ignore")
+
+    # Where the local stack keeps its data and logs (git ignores it).
+    data_dir: Path = Field(default=REPO_ROOT / ".brrr")
+    # Downloads that survive a fresh clone: Kafka jars, the S3 server binary.
+    cache_dir: Path = Field(default=Path.home() / ".cache" / "brain-go-brrr")
+    # "local": the project's own servers (the only way on machines without Docker);
+    # "external": servers already running at the URLs below, nothing is started;
+    # "testcontainers": test fixtures start container images (needs a Docker engine).
+    stack_mode: Literal["local", "external", "testcontainers"] = "local"
+
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_controller_port: int = 19093
+    postgres_url: str = "postgresql://brrr:brrr@127.0.0.1:15432/brrr"
+    redis_url: str = "redis://127.0.0.1:16379/0"
+    s3_endpoint: str = "127.0.0.1:17070"
+    s3_access_key: str = "brrr-access-key"
+    s3_secret_key: str = "brrr-secret-key-change-me"
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "brain-go-brrr"
+
+    # EEGPT weights: the official Lightning checkpoint or a plain state dict. None: the
+    # feature stage is skipped and says so.
+    model_checkpoint_path: Path | None = None
+    # Development only: run EEGPT with random weights when no checkpoint is configured.
+    allow_random_weights: bool = False
+    # int8 dynamic quantization of EEGPT's linear layers (about 3x faster on CPU).
+    eegpt_int8: bool = False
+    # Trained abnormality probe on EEGPT features (``brrr probe train`` writes one).
+    probe_path: Path | None = None
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 18000
+
+    @property
+    def kafka_port(self) -> int:
+        return _port_of(self.kafka_bootstrap_servers.split(",")[0], default=9092)
+
+    @property
+    def postgres_port(self) -> int:
+        return urlsplit(self.postgres_url).port or 5432
+
+    @property
+    def redis_port(self) -> int:
+        return urlsplit(self.redis_url).port or 6379
+
+    @property
+    def s3_port(self) -> int:
+        return _port_of(self.s3_endpoint, default=443 if self.s3_secure else 80)
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+
+def _port_of(host_port: str, default: int) -> int:
+    host_port = host_port.split("://")[-1]
+    return int(host_port.rsplit(":", 1)[1]) if ":" in host_port else default
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings, read from the environment once per process."""
+    return Settings()

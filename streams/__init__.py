@@ -1,0 +1,1 @@
+"""The Faust app: topics, agents, tables, and the ``brrr`` command line."""
