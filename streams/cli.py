@@ -7,6 +7,7 @@ so ``brrr stack status`` answers at once.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -50,6 +51,111 @@ def stack_status() -> None:
     from connectors.stack import status
 
     sys.exit(0 if status(get_settings()) else 3)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--type",
+    "analysis_type",
+    type=click.Choice(["quick", "screening", "comprehensive"]),
+    default="screening",
+    show_default=True,
+    help="quick: QC + qEEG screen; screening: + EEGPT, events if abnormal; "
+    "comprehensive: + AutoReject and sleep staging.",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the full result as JSON.",
+)
+@click.option(
+    "--plot",
+    "plot_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a PNG of traces, events, bad channels and hypnogram.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def analyze(
+    path: Path, analysis_type: str, json_out: Path | None, plot_out: Path | None, quiet: bool
+) -> None:
+    """Analyse one EDF/BDF/FIF recording and print a summary."""
+    import json
+
+    from tqdm import tqdm
+
+    from connectors.settings import get_settings
+    from processors.analyze import analyze as run_analysis
+    from processors.errors import EEGError
+    from processors.io import read_recording
+    from streams.pipeline import build_options
+
+    settings = get_settings()
+    try:
+        recording = read_recording(path)
+    except EEGError as exc:
+        click.echo(f"error ({exc.code}): {exc}", err=True)
+        sys.exit(2)
+    options = build_options(settings, recording.ch_names, analysis_type=analysis_type)
+    with tqdm(total=100, desc="analyze", unit="%", disable=quiet, leave=False) as bar:
+
+        def progress(stage: str, fraction: float) -> None:
+            bar.set_description(stage)
+            bar.update(max(0, round(100 * fraction) - bar.n))
+
+        result = run_analysis(recording, analysis_type, options, progress=progress)
+    payload = result.to_dict()
+    if json_out is not None:
+        json_out.write_text(json.dumps(payload, indent=2, default=str))
+    if plot_out is not None:
+        from streams.plot import plot_result
+
+        plot_result(recording, result, plot_out)
+    click.echo(_summary(payload))
+    if json_out is not None:
+        click.echo(f"result written to {json_out}")
+    if plot_out is not None:
+        click.echo(f"plot written to {plot_out}")
+
+
+def _summary(result: dict) -> str:
+    rec = result["recording"]
+    lines = [
+        f"recording {result['recording_id']}: {rec['duration_s']:.1f} s, "
+        f"{rec['n_channels']} EEG channels at {rec['sfreq_hz']:g} Hz"
+        f" ({result['analysis_type']}, {result['duration_s']:.1f} s)",
+    ]
+    for stage in (
+        "quality_report",
+        "features",
+        "abnormality_detection",
+        "event_detection",
+        "sleep_analysis",
+    ):
+        s = result[stage]
+        detail = s.get("reason") or s.get("error") or ""
+        body = s.get("result") or {}
+        if stage == "quality_report" and body:
+            detail = (
+                f"score {body.get('signal_quality_score', 0):.2f}, "
+                f"{'acceptable' if body.get('is_acceptable') else 'NOT acceptable'}, "
+                f"bad channels: {', '.join(body.get('bad_channels') or []) or 'none'}"
+            )
+        elif stage == "abnormality_detection" and body:
+            verdict = "abnormal" if body.get("is_abnormal") else "normal"
+            detail = (
+                f"{verdict}, confidence {body.get('confidence', 0):.2f}, "
+                f"scorer {body.get('scorer')}"
+            )
+        elif stage == "event_detection" and body:
+            counts = body.get("summaries", {}).get("counts", {})
+            detail = ", ".join(f"{k}: {v}" for k, v in counts.items() if v) or "no events"
+        elif stage == "sleep_analysis" and body:
+            detail = f"sleep efficiency {body.get('sleep_efficiency_percent')} %"
+        lines.append(f"  {stage:<22} {s['status']:<9} {detail}")
+    lines.append(f"  triage priority: {result['triage_priority'].upper()}")
+    return "\n".join(lines)
 
 
 @main.command()

@@ -1,0 +1,400 @@
+"""One analysis of one recording: quality control, EEGPT features, hierarchical detection, sleep.
+
+``analyze`` is the whole-file entry point; the stream agents call the same stage functions
+(:func:`run_quality`, :func:`run_features`, :func:`run_abnormality`) window by window, so a
+recording analysed in one piece and one analysed as a stream give the same answer.
+
+What each analysis type runs
+----------------------------
+``quick``
+    Quality control and the quantitative-EEG abnormality screen. No EEGPT, no events, no
+    sleep: a triage answer in a fraction of the time.
+``screening``
+    Quality control, EEGPT features (when a checkpoint is configured), abnormality (the
+    trained probe on EEGPT features when one is given, the qEEG baseline otherwise), and,
+    only for recordings found abnormal, the event detectors.
+``comprehensive``
+    ``screening`` plus AutoReject repair of local artifacts and YASA sleep staging (when the
+    recording is long enough and has a suitable channel).
+
+Stage rules: quality control always completes (a failure inside it degrades to a report that
+says the quality is unknown and not acceptable). A stage that fails does not sink the others;
+the stages downstream of it are ``skipped`` with reason ``upstream_failure``. When abnormality
+scoring fails the answer is conservative: abnormal, confidence below 0.5, ``expedite``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from processors import abnormality, quality
+from processors.events import detect_events
+from processors.preprocessing import prepare_recording, window_recording
+from processors.sleep import analyze_sleep
+from processors.types import AnalysisType, Recording, StageResult, WindowBatch
+
+ANALYSIS_TYPES: tuple[str, ...] = ("quick", "screening", "comprehensive")
+QEEG_SCORER = "qeeg-baseline"
+PROBE_SCORER = "eegpt-probe"
+
+ProgressCallback = Callable[[str, float], None]
+
+
+@dataclass
+class AnalysisOptions:
+    """What ``analyze`` needs beyond the recording.
+
+    Processors never read configuration: the caller loads the models (from its settings)
+    and hands them in, or says why there are none.
+    """
+
+    #: a loaded ``processors.features.EEGPTFeatureExtractor``, or None
+    feature_extractor: Any | None = None
+    #: why there is no feature extractor (shown as the skip reason)
+    feature_unavailable_reason: str | None = "no EEGPT checkpoint configured"
+    #: a loaded ``processors.probe.AbnormalityProbe``, or None for the qEEG baseline
+    probe: Any | None = None
+    window_stride_s: float = 4.0
+    #: None: AutoReject only in the comprehensive analysis
+    use_autoreject: bool | None = None
+    line_freq_hz: float | None = None
+    feature_batch_windows: int = 64
+
+
+@dataclass
+class AnalysisResult:
+    """The answer of one analysis; ``to_dict()`` is what crosses Kafka and lands in storage."""
+
+    recording_id: str
+    analysis_type: str
+    started_at: datetime
+    recording: dict[str, Any]
+    stages: dict[str, StageResult]
+    triage_priority: str
+    models: dict[str, Any]
+    duration_s: float = 0.0
+    # Kept for plots and callers in the same process; not serialised.
+    window_scores: np.ndarray | None = field(default=None, repr=False)
+    windows: WindowBatch | None = field(default=None, repr=False)
+
+    @property
+    def is_abnormal(self) -> bool | None:
+        stage = self.stages["abnormality_detection"]
+        return None if stage.result is None else stage.result.get("is_abnormal")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recording_id": self.recording_id,
+            "analysis_type": self.analysis_type,
+            "started_at": self.started_at.isoformat(),
+            "duration_s": round(self.duration_s, 3),
+            "recording": self.recording,
+            "triage_priority": self.triage_priority,
+            "models": self.models,
+            "timings_s": {name: round(s.duration_s, 4) for name, s in self.stages.items()},
+            **{name: stage.to_dict() for name, stage in self.stages.items()},
+        }
+
+
+def analyze(
+    recording: Recording,
+    analysis_type: AnalysisType = "screening",
+    options: AnalysisOptions | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+) -> AnalysisResult:
+    """Analyse one recording.
+
+    Parameters
+    ----------
+    recording : Recording
+        Scalp EEG with standard channel names, at its native rate (see ``processors.io``).
+    analysis_type : {"quick", "screening", "comprehensive"}
+        What to run; see the module docstring.
+    options : AnalysisOptions | None
+        Loaded models and tuning; defaults run without EEGPT.
+    progress : callable | None
+        Called as ``progress(stage_name, fraction_done)`` while the analysis runs.
+
+    Returns
+    -------
+    AnalysisResult
+        Every stage with its status, result, reason and timing, the triage priority and the
+        versions of the models used.
+    """
+    if analysis_type not in ANALYSIS_TYPES:
+        raise ValueError(f"analysis_type must be one of {ANALYSIS_TYPES}, got {analysis_type!r}")
+    options = options or AnalysisOptions()
+    report = progress or (lambda _stage, _fraction: None)
+    started_at = datetime.now(UTC)
+    t_start = time.perf_counter()
+    stages: dict[str, StageResult] = {}
+    comprehensive = analysis_type == "comprehensive"
+
+    report("preprocessing", 0.0)
+    prepared = prepare_recording(recording, line_freq_hz=options.line_freq_hz)
+    windows = window_recording(prepared, stride_s=options.window_stride_s)
+
+    report("quality_report", 0.05)
+    use_autoreject = comprehensive if options.use_autoreject is None else options.use_autoreject
+    qc_stage, qc = run_quality(windows, prepared, use_autoreject=use_autoreject)
+    stages["quality_report"] = qc_stage
+    repaired = qc.repaired if qc is not None else windows
+
+    report("features", 0.15)
+    if analysis_type == "quick":
+        stages["features"] = StageResult("skipped", reason="not part of the quick analysis")
+        features = None
+    else:
+        stages["features"], features = run_features(
+            repaired,
+            options,
+            progress=lambda f: report("features", 0.15 + 0.6 * f),
+        )
+
+    report("abnormality_detection", 0.75)
+    abn_stage, abn, window_scores = run_abnormality(
+        repaired, features, options.probe, quality_weights=_quality_weights(qc)
+    )
+    stages["abnormality_detection"] = abn_stage
+
+    report("event_detection", 0.8)
+    stages["event_detection"] = _run_events_stage(analysis_type, prepared, abn_stage, abn)
+
+    event_objects = stages["event_detection"].result or {}
+    triage = _decide_triage(abn, event_objects, qc)
+    if abn_stage.result is not None:
+        abn_stage.result["triage_priority"] = triage
+
+    report("sleep_analysis", 0.9)
+    if comprehensive:
+        stages["sleep_analysis"] = run_sleep(prepared)
+    else:
+        stages["sleep_analysis"] = StageResult(
+            "skipped",
+            reason=f"sleep staging runs in the comprehensive analysis, not {analysis_type}",
+        )
+
+    report("done", 1.0)
+    return AnalysisResult(
+        recording_id=recording.recording_id,
+        analysis_type=analysis_type,
+        started_at=started_at,
+        recording=_describe_recording(recording),
+        stages=stages,
+        triage_priority=triage,
+        models=_models_used(options, stages),
+        duration_s=time.perf_counter() - t_start,
+        window_scores=window_scores,
+        windows=repaired,
+    )
+
+
+def run_quality(
+    windows: WindowBatch, prepared: Recording | None = None, *, use_autoreject: bool = False
+) -> tuple[StageResult, Any | None]:
+    """Quality control; always ``completed``, degraded to 'unknown quality' if it breaks."""
+    t0 = time.perf_counter()
+    continuous_uv = None if prepared is None else prepared.raw.get_data() * 1e6
+    try:
+        qc = quality.assess_quality(
+            windows, continuous_uv=continuous_uv, use_autoreject=use_autoreject
+        )
+    except Exception as exc:  # QC must complete: report that quality is unknown.
+        degraded = {
+            "bad_channels": [],
+            "signal_quality_score": 0.0,
+            "is_acceptable": False,
+            "artifact_window_percent": None,
+            "n_windows": windows.n_windows,
+            "degraded": True,
+        }
+        return (
+            StageResult(
+                "completed",
+                result=degraded,
+                error=f"{type(exc).__name__}: {exc}",
+                reason="quality control failed; quality unknown",
+                duration_s=time.perf_counter() - t0,
+            ),
+            None,
+        )
+    return StageResult("completed", result=qc.to_dict(), duration_s=time.perf_counter() - t0), qc
+
+
+def run_features(
+    windows: WindowBatch,
+    options: AnalysisOptions,
+    *,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[StageResult, np.ndarray | None]:
+    """EEGPT features of every window, in chunks so a long file shows progress."""
+    extractor = options.feature_extractor
+    if extractor is None:
+        return StageResult("skipped", reason=options.feature_unavailable_reason), None
+    t0 = time.perf_counter()
+    try:
+        chunks = []
+        step = max(1, options.feature_batch_windows)
+        for start in range(0, windows.n_windows, step):
+            chunks.append(extractor.extract(_slice_windows(windows, start, start + step)))
+            if progress is not None:
+                progress(min(1.0, (start + step) / windows.n_windows))
+        features = np.concatenate(chunks, axis=0)
+    except Exception as exc:
+        return (
+            StageResult(
+                "failed", error=f"{type(exc).__name__}: {exc}", duration_s=time.perf_counter() - t0
+            ),
+            None,
+        )
+    elapsed = time.perf_counter() - t0
+    summary = {
+        "n_windows": int(features.shape[0]),
+        "n_features": int(features.shape[1]),
+        "weights_id": extractor.weights_id,
+        "model_version": extractor.model_version,
+        "precision": extractor.precision,
+        "channels_used": list(extractor.channels_used),
+        "channels_dropped": list(extractor.channels_dropped),
+        "ms_per_window": round(1000 * elapsed / max(1, features.shape[0]), 2),
+    }
+    return StageResult("completed", result=summary, duration_s=elapsed), features
+
+
+def run_abnormality(
+    windows: WindowBatch,
+    features: np.ndarray | None,
+    probe: Any | None,
+    *,
+    quality_weights: np.ndarray | None = None,
+) -> tuple[StageResult, Any, np.ndarray | None]:
+    """Per-window abnormality scores aggregated to a verdict; conservative on failure."""
+    t0 = time.perf_counter()
+    scorer = PROBE_SCORER if (probe is not None and features is not None) else QEEG_SCORER
+    try:
+        if scorer == PROBE_SCORER:
+            scores = abnormality.score_windows_probe(features, probe)
+        else:
+            scores = abnormality.score_windows_qeeg(windows)
+        result = abnormality.aggregate_abnormality(
+            scores, scorer=scorer, quality_weights=quality_weights
+        )
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        result = abnormality.conservative_result(error, scorer=scorer)
+        return (
+            StageResult(
+                "failed",
+                result=result.to_dict(),
+                error=error,
+                duration_s=time.perf_counter() - t0,
+            ),
+            result,
+            None,
+        )
+    stage = StageResult("completed", result=result.to_dict(), duration_s=time.perf_counter() - t0)
+    return stage, result, scores
+
+
+def run_sleep(prepared: Recording) -> StageResult:
+    """YASA sleep staging, or ``skipped`` with the reason (too short, no suitable channel)."""
+    t0 = time.perf_counter()
+    try:
+        sleep = analyze_sleep(prepared.raw.get_data() * 1e6, prepared.sfreq_hz, prepared.ch_names)
+    except Exception as exc:
+        return StageResult(
+            "failed", error=f"{type(exc).__name__}: {exc}", duration_s=time.perf_counter() - t0
+        )
+    elapsed = time.perf_counter() - t0
+    if sleep.status != "completed":
+        return StageResult("skipped", reason=sleep.reason, duration_s=elapsed)
+    return StageResult("completed", result=sleep.to_dict(), duration_s=elapsed)
+
+
+def _run_events_stage(
+    analysis_type: str, prepared: Recording, abn_stage: StageResult, abn: Any
+) -> StageResult:
+    if analysis_type == "quick":
+        return StageResult("skipped", reason="not part of the quick analysis")
+    if abn_stage.status == "failed":
+        return StageResult("skipped", reason="upstream_failure")
+    if not abn.is_abnormal:
+        return StageResult("skipped", reason="recording_normal: events run only when abnormal")
+    t0 = time.perf_counter()
+    try:
+        events = detect_events(prepared.raw.get_data() * 1e6, prepared.sfreq_hz, prepared.ch_names)
+    except Exception as exc:
+        return StageResult(
+            "failed", error=f"{type(exc).__name__}: {exc}", duration_s=time.perf_counter() - t0
+        )
+    return StageResult("completed", result=events.to_dict(), duration_s=time.perf_counter() - t0)
+
+
+def _decide_triage(abn: Any, events_result: dict[str, Any], qc: Any | None) -> str:
+    events = events_result.get("events", [])
+    acceptable = bool(qc.is_acceptable) if qc is not None else False
+    return abnormality.decide_triage(abn, events, quality_acceptable=acceptable)
+
+
+def _quality_weights(qc: Any | None) -> np.ndarray | None:
+    """Artifact windows count less in the verdict (but still count)."""
+    if qc is None:
+        return None
+    flags = np.asarray(qc.window_flags, dtype=bool)
+    return np.where(flags, 0.25, 1.0)
+
+
+def _slice_windows(windows: WindowBatch, start: int, stop: int) -> WindowBatch:
+    return WindowBatch(
+        data_uv=windows.data_uv[start:stop],
+        ch_names=windows.ch_names,
+        sfreq_hz=windows.sfreq_hz,
+        start_s=windows.start_s[start:stop],
+        index=windows.index[start:stop],
+        recording_start=windows.recording_start,
+    )
+
+
+def _describe_recording(recording: Recording) -> dict[str, Any]:
+    start = recording.start_time
+    return {
+        "recording_id": recording.recording_id,
+        "source_format": recording.file_format,
+        "duration_s": round(recording.duration_s, 3),
+        "sfreq_hz": recording.sfreq_hz,
+        "n_channels": len(recording.ch_names),
+        "ch_names": recording.ch_names,
+        "set_aside_channels": list(recording.set_aside),
+        "start_time": start.isoformat() if start is not None else None,
+    }
+
+
+def _models_used(options: AnalysisOptions, stages: dict[str, StageResult]) -> dict[str, Any]:
+    import mne
+    import yasa
+
+    extractor = options.feature_extractor
+    features_ran = stages["features"].status == "completed"
+    abn = stages["abnormality_detection"].result or {}
+    return {
+        "eegpt": (
+            {
+                "weights_id": extractor.weights_id,
+                "model_version": extractor.model_version,
+                "precision": extractor.precision,
+            }
+            if extractor is not None and features_ran
+            else None
+        ),
+        "abnormality_scorer": abn.get("scorer"),
+        "probe": getattr(options.probe, "version", None) if options.probe is not None else None,
+        "mne": mne.__version__,
+        "yasa": yasa.__version__,
+    }

@@ -1,0 +1,50 @@
+"""Loading the models that ``processors.analyze`` needs, from the one settings object.
+
+Processors never read configuration; this is where the settings become loaded models.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from connectors.settings import Settings
+from processors.analyze import AnalysisOptions
+from processors.errors import ModelUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def build_options(
+    settings: Settings, ch_names: Sequence[str], *, analysis_type: str
+) -> AnalysisOptions:
+    """EEGPT extractor and abnormality probe for a recording with these channels.
+
+    A missing or broken checkpoint does not stop the analysis: the feature stage is
+    ``skipped`` with the reason, and abnormality falls back to the qEEG baseline.
+    """
+    options = AnalysisOptions()
+    if analysis_type == "quick":
+        options.feature_unavailable_reason = "not part of the quick analysis"
+        return options
+    from processors.features import load_eegpt
+
+    try:
+        options.feature_extractor = load_eegpt(
+            settings.model_checkpoint_path,
+            ch_names=ch_names,
+            allow_random_weights=settings.allow_random_weights,
+            int8=settings.eegpt_int8,
+        )
+        options.feature_unavailable_reason = None
+    except ModelUnavailable as exc:
+        options.feature_unavailable_reason = str(exc)
+        log.warning("EEGPT unavailable: %s", exc)
+    if settings.probe_path is not None and options.feature_extractor is not None:
+        from processors.probe import load_probe
+
+        try:
+            options.probe = load_probe(settings.probe_path)
+        except ModelUnavailable as exc:
+            log.warning("abnormality probe unavailable, using the qEEG baseline: %s", exc)
+    return options
