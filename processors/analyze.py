@@ -138,8 +138,12 @@ def analyze(
     comprehensive = analysis_type == "comprehensive"
 
     report("preprocessing", 0.0)
+    # Windows are cut from the native-rate signal and conditioned one by one, exactly as the
+    # stream's windower does; the continuous 256 Hz copy feeds the detectors that need context.
+    windows = window_recording(
+        recording, stride_s=options.window_stride_s, line_freq_hz=options.line_freq_hz
+    )
     prepared = prepare_recording(recording, line_freq_hz=options.line_freq_hz)
-    windows = window_recording(prepared, stride_s=options.window_stride_s)
 
     report("quality_report", 0.05)
     use_autoreject = comprehensive if options.use_autoreject is None else options.use_autoreject

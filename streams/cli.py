@@ -158,6 +158,44 @@ def _summary(result: dict) -> str:
     return "\n".join(lines)
 
 
+@main.group()
+def bench() -> None:
+    """Benchmarks that print figures (and write bench/results/*.json); nothing is asserted."""
+
+
+def _run_bench_script(name: str, args: tuple[str, ...]) -> None:
+    import os
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "bench" / f"bench_{name}.py"
+    if not script.is_file():
+        click.echo(f"error: {script} not found (benchmarks run from a source checkout)", err=True)
+        sys.exit(2)
+    env = {**os.environ, "PYTHONPATH": str(script.parent.parent)}
+    sys.exit(subprocess.call([sys.executable, str(script), *args], env=env))
+
+
+@bench.command("processors", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_processors(args: tuple[str, ...]) -> None:
+    """Whole analyze of a 20-minute 19-channel recording: int8 vs fp32 EEGPT, stages, memory."""
+    _run_bench_script("processors", args)
+
+
+@bench.command("connectors", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_connectors(args: tuple[str, ...]) -> None:
+    """One day of per-minute metrics inserted in bulk, and the hourly average with date_bin."""
+    _run_bench_script("connectors", args)
+
+
+@bench.command("eegpt", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_eegpt(args: tuple[str, ...]) -> None:
+    """EEGPT windows per second, fp32 vs int8, and feature fidelity."""
+    _run_bench_script("eegpt", args)
+
+
 @main.command()
 def demo() -> None:
     """Start the stack and run the main job end to end."""
