@@ -124,7 +124,12 @@ class Postgres(Service):
         )  # fmt: skip
 
     def after_ready(self) -> None:
-        """Create the URL's role and database (as the cluster's superuser, over the socket)."""
+        """Create the URL's role and database (as the cluster's superuser, over the socket).
+
+        The role is a superuser of this throwaway development cluster: ``CREATE EXTENSION
+        pg_partman`` (not a trusted extension) then works from the project's own migrations,
+        as it does for the superuser that the TimescaleDB image creates in docker-compose.
+        """
         from psycopg import sql
 
         url = urlsplit(self.settings.postgres_url)
@@ -135,7 +140,7 @@ class Postgres(Service):
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             verb = "ALTER" if exists else "CREATE"
             conn.execute(
-                sql.SQL(verb + " ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+                sql.SQL(verb + " ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
                     sql.Identifier(role), sql.Literal(password)
                 )
             )
