@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BACKENDS = ("timescaledb", "partitioned")
+TIME_SERIES_TABLES = ("window_quality", "detections", "system_metrics", "analysis_metrics")
 #: Key of the session advisory lock held while migrating ("brrr" in ASCII).
 ADVISORY_LOCK_KEY = 0x62727272
 _FILE_RE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)(?:\.(?P<backend>[a-z]+))?\.sql$")
@@ -98,14 +99,24 @@ def discover(backend: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 def detect_backend(conn: psycopg.Connection) -> str:
-    """``timescaledb`` where the extension is installed or can be loaded, else
-    ``partitioned``."""
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
-        " current_setting('shared_preload_libraries')"
+    """``timescaledb`` where the extension is installed or can be installed and loaded now,
+    else ``partitioned``."""
+    installed = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    if installed:
+        return "timescaledb"
+    available = conn.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
     ).fetchone()
-    available, preload = row
-    return "timescaledb" if available and "timescaledb" in preload else "partitioned"
+    if not available:
+        return "partitioned"
+    try:
+        # It must also be preloaded and we must be allowed to create it: try, and keep it.
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    except psycopg.Error as exc:
+        log.warning("TimescaleDB is available but cannot be used (%s): partitioned tables", exc)
+        return "partitioned"
+    return "timescaledb"
 
 
 def migrate(postgres_url: str, backend: str | None = None) -> MigrationReport:
@@ -189,7 +200,19 @@ def _apply(conn: psycopg.Connection, migration: Migration, backend: str, url: st
 
 
 def _partman_maintenance(conn: psycopg.Connection) -> None:
-    """Create the partitions pg_partman keeps ahead of time (where pg_partman is in use)."""
-    installed = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_partman'").fetchone()
-    if installed:
+    """Create the daily partitions ahead of time: pg_partman's maintenance where pg_partman
+    manages the tables, else the native ``brrr_ensure_daily_partitions``."""
+    managed = conn.execute(
+        "SELECT to_regclass('partman.part_config') IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_partman')"
+    ).fetchone()[0]
+    if (
+        managed
+        and conn.execute(
+            "SELECT 1 FROM partman.part_config WHERE parent_table = 'public.system_metrics'"
+        ).fetchone()
+    ):
         conn.execute("SELECT partman.run_maintenance()")
+    elif conn.execute("SELECT to_regproc('brrr_ensure_daily_partitions')").fetchone()[0]:
+        for table in TIME_SERIES_TABLES:
+            conn.execute("SELECT brrr_ensure_daily_partitions(%s::regclass, 7, 7)", (table,))
