@@ -1,0 +1,98 @@
+"""Connector functions that need no server: migration discovery, keys, references, errors."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+
+from connectors.db import DatabaseUnavailableError, MigrationError, redact_url
+from connectors.db.migrate import MIGRATIONS_DIR, discover, migrate
+from connectors.db.sink import patient_reference
+from connectors.object_store import (
+    InvalidKeyError,
+    decode_array,
+    encode_array,
+    features_key,
+    raw_key,
+    result_key,
+)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_discover_picks_the_backend_variant() -> None:
+    timescale = {m.version: m for m in discover("timescaledb")}
+    partitioned = {m.version: m for m in discover("partitioned")}
+    assert timescale[1].path == partitioned[1].path == MIGRATIONS_DIR / "0001_core.sql"
+    assert timescale[2].path.name == "0002_timeseries.timescaledb.sql"
+    assert partitioned[2].path.name == "0002_timeseries.partitioned.sql"
+    # pg_partman's partitions have no TimescaleDB counterpart: recorded, nothing to run
+    assert timescale[3].path is None and partitioned[3].path is not None
+    assert sorted(timescale) == sorted(partitioned) == [1, 2, 3]
+
+
+def test_discover_refuses_misnamed_files_and_backends(tmp_path) -> None:
+    (tmp_path / "0001_core.sql").write_text("SELECT 1")
+    (tmp_path / "2_oops.sql").write_text("SELECT 1")
+    with pytest.raises(MigrationError, match=r"2_oops\.sql is misnamed"):
+        discover("partitioned", tmp_path)
+    with pytest.raises(MigrationError, match="unknown backend"):
+        discover("mysql", tmp_path)
+
+
+def test_discover_refuses_common_file_beside_variants(tmp_path) -> None:
+    (tmp_path / "0001_core.sql").write_text("SELECT 1")
+    (tmp_path / "0001_core.partitioned.sql").write_text("SELECT 1")
+    with pytest.raises(MigrationError, match="both a common file and backend variants"):
+        discover("partitioned", tmp_path)
+
+
+def test_migrate_against_a_closed_port_says_what_to_do() -> None:
+    url = f"postgresql://brrr:secret@127.0.0.1:{closed_port()}/brrr"
+    with pytest.raises(DatabaseUnavailableError, match="brrr stack up") as info:
+        migrate(url)
+    assert "secret" not in str(info.value) and "***" in str(info.value)
+
+
+def test_redact_url_hides_only_the_password() -> None:
+    assert redact_url("postgresql://u:pw@h:5/db") == "postgresql://u:***@h:5/db"
+    assert redact_url("postgresql://h/db") == "postgresql://h/db"
+
+
+def test_patient_reference_is_stable_opaque_and_keyed() -> None:
+    key = b"k" * 32
+    ref = patient_reference("Doe^Jane 1970-01-01", key)
+    assert ref == patient_reference("  doe^jane   1970-01-01 ", key)
+    assert "jane" not in ref.lower() and len(ref) == 64
+    assert ref != patient_reference("Doe^Jane 1970-01-01", b"x" * 32)
+    assert ref != patient_reference("Doe^John 1970-01-01", key)
+    with pytest.raises(ValueError, match="16 bytes"):
+        patient_reference("x", b"short")
+
+
+def test_object_keys_follow_the_layout() -> None:
+    assert raw_key("f1", "night.edf") == "raw/f1/night.edf"
+    assert result_key("j1") == "results/j1/complete.json"
+    assert features_key("f1", 7) == "features/f1/7.npy"
+
+
+@pytest.mark.parametrize("bad", ["../etc", "a/b", "", ".hidden", "x" * 300])
+def test_object_keys_refuse_unsafe_segments(bad: str) -> None:
+    with pytest.raises(InvalidKeyError, match="cannot be part of an object key"):
+        raw_key(bad, "file.edf")
+    with pytest.raises(InvalidKeyError):
+        features_key("f1", -1)
+
+
+def test_array_bytes_round_trip_without_pickle() -> None:
+    array = np.random.default_rng(0).standard_normal((4, 512)).astype(np.float32)
+    back = decode_array(encode_array(array))
+    assert back.dtype == np.float32 and np.array_equal(back, array)
+    with pytest.raises(ValueError):
+        decode_array(encode_array(np.array([{"a": 1}], dtype=object)))
