@@ -1,0 +1,152 @@
+"""Migrations against the real PostgreSQL: twice, from two workers at once, and without
+pg_partman rights. Each test works in a database of its own, dropped afterwards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from connectors.db.migrate import TIME_SERIES_TABLES, discover, migrate
+from connectors.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def url_for(settings: Settings, dbname: str, user: str | None = None, pw: str | None = None) -> str:
+    parts = urlsplit(settings.postgres_url)
+    netloc = parts.netloc
+    if user is not None:
+        netloc = f"{user}:{pw}@{parts.hostname}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc, path=f"/{dbname}"))
+
+
+def admin(settings: Settings) -> psycopg.Connection:
+    return psycopg.connect(url_for(settings, "postgres"), autocommit=True)
+
+
+@pytest.fixture
+def fresh_db(stack: Settings) -> Iterator[str]:
+    """The URL of a new, empty database, dropped after the test."""
+    name = f"brrr_it_{uuid.uuid4().hex[:10]}"
+    with admin(stack) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield url_for(stack, name)
+    with admin(stack) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def partitions_of(conn: psycopg.Connection, table: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = %s::regclass ORDER BY 1",
+        (table,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_migrations_run_twice(fresh_db: str) -> None:
+    versions = [m.version for m in discover("partitioned")]
+    first = migrate(fresh_db)
+    second = migrate(fresh_db)
+    assert first.backend == second.backend == "partitioned"  # no TimescaleDB on this server
+    assert first.applied == versions and first.already == []
+    assert second.applied == [] and second.already == versions
+    with psycopg.connect(fresh_db) as conn:
+        recorded = conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+        assert [r[0] for r in recorded] == versions
+        for table in TIME_SERIES_TABLES:
+            kind = conn.execute(
+                "SELECT partstrat FROM pg_partitioned_table WHERE partrelid = %s::regclass",
+                (table,),
+            ).fetchone()
+            assert kind == ("r",), f"{table} is not range-partitioned"
+            names = partitions_of(conn, table)
+            assert f"{table}_default" in names and len(names) >= 15  # 7 days back, 7 ahead
+        # pg_partman manages them (the dev cluster lets the project role install it)
+        managed = conn.execute("SELECT parent_table FROM partman.part_config ORDER BY 1")
+        assert {r[0] for r in managed} == {f"public.{t}" for t in TIME_SERIES_TABLES}
+        # a row of today lands in today's partition, not the default one
+        now = datetime.now(UTC)
+        conn.execute(
+            "INSERT INTO system_metrics (time, host, metric, value) VALUES (%s, 'h', 'cpu', 1)",
+            (now,),
+        )
+        where = conn.execute("SELECT tableoid::regclass::text FROM system_metrics").fetchone()[0]
+        assert where != "system_metrics_default" and now.strftime("%Y_%m_%d") in where
+
+
+def test_two_workers_migrating_at_once_do_not_race(fresh_db: str) -> None:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reports = list(pool.map(migrate, [fresh_db, fresh_db]))
+    applied = sorted(v for r in reports for v in r.applied)
+    assert applied == [m.version for m in discover("partitioned")]  # each once, no error
+    with psycopg.connect(fresh_db) as conn:
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 3
+
+
+@pytest.fixture
+def unprivileged_db(stack: Settings) -> Iterator[str]:
+    """A new database owned by a new role that is not superuser (cannot install pg_partman)."""
+    suffix = uuid.uuid4().hex[:10]
+    role, name, pw = f"brrr_it_role_{suffix}", f"brrr_it_{suffix}", uuid.uuid4().hex
+    with admin(stack) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER PASSWORD {}").format(
+                sql.Identifier(role), sql.Literal(pw)
+            )
+        )
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(role)
+            )
+        )
+    yield url_for(stack, name, role, pw)
+    with admin(stack) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_without_pg_partman_partitions_are_made_natively(unprivileged_db: str) -> None:
+    report = migrate(unprivileged_db)
+    assert report.backend == "partitioned" and report.applied == [1, 2, 3]
+    with psycopg.connect(unprivileged_db) as conn:
+        assert (
+            conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_partman'").fetchone()
+            is None
+        )
+        today = datetime.now(UTC).date()
+        names = partitions_of(conn, "detections")
+        for offset in (-7, 0, 7):
+            day = today + timedelta(days=offset)
+            assert f"detections_p{day:%Y%m%d}" in names
+        assert "detections_default" in names
+    assert migrate(unprivileged_db).applied == []  # and again, nothing to do
+
+
+def test_hourly_average_with_date_bin(fresh_db: str) -> None:
+    migrate(fresh_db)
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(hours=3)
+    with psycopg.connect(fresh_db) as conn:
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY system_metrics (time, host, metric, value) FROM STDIN") as copy,
+        ):
+            for minute in range(180):
+                copy.write_row(
+                    (start + timedelta(minutes=minute), "h1", "cpu", float(minute // 60))
+                )
+        rows = conn.execute(
+            "SELECT date_bin('1 hour', time, '2000-01-01'), avg(value), count(*)"
+            " FROM system_metrics GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert [(b, float(m), n) for b, m, n in rows] == [
+        (start + timedelta(hours=h), float(h), 60) for h in range(3)
+    ]
