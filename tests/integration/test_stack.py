@@ -1,0 +1,343 @@
+"""The local stack against its real servers: Kafka, PostgreSQL, Redis and the S3 server.
+
+Each test talks to a server in its own protocol with the clients the project uses (aiokafka as
+inside Faust, confluent-kafka, psycopg, redis-py, minio), on names unique to the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from connectors.settings import Settings
+from connectors.stack import StackError, down, status, up
+from connectors.stack.redis import Redis
+
+pytestmark = pytest.mark.integration
+
+N_MESSAGES = 10_000
+
+
+# -- Kafka -----------------------------------------------------------------------------------
+def _create_topic(settings: Settings, name: str, partitions: int) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    futures[name].result(timeout=30)
+
+
+async def test_kafka_consumer_group_commits_10000_messages_in_partition_order(
+    stack: Settings, unique_name: str
+) -> None:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    topic, group = unique_name, f"{unique_name}-group"
+    _create_topic(stack, topic, partitions=3)
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka_bootstrap_servers, acks="all", linger_ms=5
+    )
+    await producer.start()
+    try:
+        # Keyed like the pipeline (by recording): one key's messages stay on one partition.
+        sends = [
+            await producer.send(topic, key=f"rec-{i % 17}".encode(), value=str(i).encode())
+            for i in range(N_MESSAGES)
+        ]
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=stack.kafka_bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    seen: dict[int, list[int]] = {}
+    try:
+        deadline = time.monotonic() + 90
+        while sum(map(len, seen.values())) < N_MESSAGES and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
+            for tp, messages in batch.items():
+                seen.setdefault(tp.partition, []).extend(int(m.value) for m in messages)
+            if batch:
+                await consumer.commit()
+        committed = {tp.partition: await consumer.committed(tp) for tp in consumer.assignment()}
+    finally:
+        await consumer.stop()
+
+    values = [v for part in seen.values() for v in part]
+    assert sorted(values) == list(range(N_MESSAGES)), "every message exactly once"
+    assert set(seen) == {0, 1, 2}, "the keys spread over the three partitions"
+    for part, part_values in seen.items():
+        assert part_values == sorted(part_values), f"partition {part} kept its order"
+    assert set(committed) == {0, 1, 2}
+    assert sum(committed.values()) == N_MESSAGES
+    assert all(committed[p] == len(seen[p]) for p in committed)
+
+    # The commits hold: the same group, started again, has nothing left to read.
+    again = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=stack.kafka_bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await again.start()
+    try:
+        # Joining the group takes a moment; wait until partitions are assigned.
+        deadline = time.monotonic() + 30
+        while not again.assignment() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        left = await again.getmany(timeout_ms=1500)
+    finally:
+        await again.stop()
+    assert sum(len(m) for m in left.values()) == 0
+
+
+def _read_all(settings: Settings, topic: str, isolation: str) -> list[str]:
+    """Every value of partition 0 from the beginning, as a fresh consumer sees it."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": f"{topic}-{isolation}",
+            "isolation.level": isolation,
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    values: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    break
+                raise AssertionError(msg.error())
+            values.append(msg.value().decode())
+    finally:
+        consumer.close()
+    return values
+
+
+def test_kafka_transactions_committed_seen_aborted_not(stack: Settings, unique_name: str) -> None:
+    from confluent_kafka import Producer
+
+    topic = unique_name
+    _create_topic(stack, topic, partitions=1)
+    producer = Producer(
+        {
+            "bootstrap.servers": stack.kafka_bootstrap_servers,
+            "transactional.id": f"{unique_name}-tx",
+        }
+    )
+    producer.init_transactions(30)
+    for label in ("committed", "aborted", "after"):
+        producer.begin_transaction()
+        for i in range(5):
+            producer.produce(topic, key=b"rec-1", value=f"{label}-{i}".encode())
+        if label == "aborted":
+            # Flushed first, so the aborted records really are in the log.
+            producer.flush(30)
+            producer.abort_transaction(30)
+        else:
+            producer.commit_transaction(30)
+
+    committed_view = _read_all(stack, topic, "read_committed")
+    raw_view = _read_all(stack, topic, "read_uncommitted")
+    expected = [f"{label}-{i}" for label in ("committed", "after") for i in range(5)]
+    assert committed_view == expected
+    assert [v for v in raw_view if v.startswith("aborted")] == [f"aborted-{i}" for i in range(5)]
+
+
+def test_kafka_idempotent_producer_writes_each_message_once_in_order(
+    stack: Settings, unique_name: str
+) -> None:
+    from confluent_kafka import Producer
+
+    topic = unique_name
+    _create_topic(stack, topic, partitions=1)
+    producer = Producer(
+        {
+            "bootstrap.servers": stack.kafka_bootstrap_servers,
+            "enable.idempotence": True,
+            "linger.ms": 5,
+        }
+    )
+    offsets: list[int] = []
+    errors: list[str] = []
+
+    def delivered(err, msg) -> None:
+        if err is not None:
+            errors.append(str(err))
+        else:
+            offsets.append(msg.offset())
+
+    for i in range(1000):
+        producer.produce(topic, value=str(i).encode(), on_delivery=delivered)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    assert errors == []
+    assert offsets == list(range(1000))
+    assert _read_all(stack, topic, "read_committed") == [str(i) for i in range(1000)]
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+def test_postgres_rolled_back_row_is_gone(stack: Settings, unique_name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    table = sql.Identifier(unique_name.replace("-", "_"))
+    with psycopg.connect(stack.postgres_url) as conn, psycopg.connect(stack.postgres_url) as other:
+        conn.execute(sql.SQL("CREATE TABLE {} (id int PRIMARY KEY, note text)").format(table))
+        conn.commit()
+        try:
+            conn.execute(sql.SQL("INSERT INTO {} VALUES (1, 'spike')").format(table))
+            inside = conn.execute(sql.SQL("SELECT note FROM {}").format(table)).fetchall()
+            outside = other.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
+            other.rollback()
+            conn.rollback()
+            after = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            conn.rollback()
+            conn.execute(sql.SQL("DROP TABLE {}").format(table))
+            conn.commit()
+    assert inside == [("spike",)]
+    assert outside == (0,), "another session does not see the uncommitted row"
+    assert after == (0,)
+
+
+# -- Redis -----------------------------------------------------------------------------------
+def test_redis_key_expires_after_its_ttl(stack: Settings, unique_name: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(stack.redis_url)
+    try:
+        client.set(unique_name, b"urgent", px=400)
+        assert client.get(unique_name) == b"urgent"
+        assert 0 < client.pttl(unique_name) <= 400
+        time.sleep(0.6)
+        assert client.get(unique_name) is None
+        assert client.exists(unique_name) == 0
+    finally:
+        client.delete(unique_name)
+        client.close()
+
+
+# -- S3 --------------------------------------------------------------------------------------
+def test_s3_bucket_create_put_get_delete(stack: Settings, unique_name: str) -> None:
+    from minio import Minio
+    from minio.error import S3Error
+
+    client = Minio(
+        stack.s3_endpoint,
+        access_key=stack.s3_access_key,
+        secret_key=stack.s3_secret_key,
+        secure=stack.s3_secure,
+        region=stack.s3_region,
+    )
+    bucket, key = unique_name, "raw/rec-1.edf"
+    data = bytes(range(256)) * 1000
+    client.make_bucket(bucket)
+    try:
+        client.put_object(
+            bucket, key, io.BytesIO(data), len(data), content_type="application/octet-stream"
+        )
+        assert client.stat_object(bucket, key).size == len(data)
+        response = client.get_object(bucket, key)
+        try:
+            assert response.read() == data
+        finally:
+            response.close()
+            response.release_conn()
+        assert [o.object_name for o in client.list_objects(bucket, prefix="raw/")] == [key]
+        client.remove_object(bucket, key)
+        with pytest.raises(S3Error, match=r"NoSuchKey|does not exist"):
+            client.stat_object(bucket, key)
+    finally:
+        for obj in client.list_objects(bucket, recursive=True):
+            client.remove_object(bucket, obj.object_name)
+        client.remove_bucket(bucket)
+    assert not client.bucket_exists(bucket)
+
+
+# -- the stack commands ----------------------------------------------------------------------
+def test_up_twice_is_harmless_and_fast(stack: Settings) -> None:
+    if stack.stack_mode != "local":
+        pytest.skip("only the local stack starts processes")
+    t0 = time.monotonic()
+    first = up(stack)
+    t1 = time.monotonic()
+    second = up(stack)
+    t2 = time.monotonic()
+    assert set(first) == {"kafka", "postgres", "redis", "s3"}
+    assert all(first.values())
+    assert second == first, "the same processes, nothing restarted"
+    assert t1 - t0 < 15 and t2 - t1 < 15, f"up took {t1 - t0:.1f} s and {t2 - t1:.1f} s"
+    assert status(stack) is True
+
+
+def test_up_refuses_a_port_held_by_another_process(stack: Settings, tmp_path: Path) -> None:
+    if stack.stack_mode != "local":
+        pytest.skip("only the local stack starts processes")
+    # Another clone's data folder, same ports: the running stack is not this one's.
+    other = stack.model_copy(update={"data_dir": tmp_path / "other-clone"})
+    with pytest.raises(StackError, match="already in use by a process that this stack"):
+        up(other)
+    assert not (tmp_path / "other-clone" / "run" / "kafka.pid").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_down_stops_only_what_up_started(stack: Settings, tmp_path: Path) -> None:
+    if stack.stack_mode != "local":
+        pytest.skip("only the local stack starts processes")
+    settings = stack.model_copy(
+        update={"data_dir": tmp_path / "mini", "redis_url": f"redis://127.0.0.1:{_free_port()}/0"}
+    )
+    redis = Redis(settings)
+    redis.install()
+    pid = redis.start()
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            redis.check()
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert redis.pid() == pid
+
+    down(settings)
+    assert redis.pid() is None
+    assert not redis.pid_file.exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+    # A stale pid file naming a live process that is not ours: removed, nothing signalled.
+    redis.pid_file.write_text(f"{os.getpid()}\n")
+    down(settings)
+    assert not redis.pid_file.exists()
+    assert status(settings) is False
