@@ -21,6 +21,7 @@ References
 from __future__ import annotations
 
 import hashlib
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ _EDF_MAGIC = b"0       "
 _BDF_MAGIC = b"\xffBIOSEMI"
 _ANNOTATION_LABELS = frozenset({"EDF Annotations", "BDF Annotations"})
 _HASH_CHUNK_BYTES = 1 << 20
+_EDF_DATE = re.compile(r"\d{2}-[A-Z]{3}-\d{4}")
 
 
 @dataclass(frozen=True)
@@ -260,12 +262,17 @@ def patient_identity_from_header(header: EDFHeader) -> PatientIdentity:
     """Split the EDF(+)/BDF(+) identification fields into a :class:`PatientIdentity`.
 
     EDF+ writes ``code sex birthdate name`` in the patient field and ``Startdate dd-MMM-yyyy
-    admincode technician equipment`` in the recording field; plain EDF has free text there,
-    which is kept whole as the patient code.
+    admincode technician equipment`` in the recording field. Many plain EDF writers use the same
+    subfields, so they are read whenever the field has that shape (sex ``M``/``F``/``X`` and a
+    ``dd-MMM-yyyy`` or ``X`` birthdate); other free text is kept whole as the patient code.
     """
     patient = header.patient_field.split()
     recording = header.recording_field.split()
-    if header.file_format.endswith("+") and len(patient) >= 4:
+    if (
+        len(patient) >= 4
+        and patient[1] in ("M", "F", "X")
+        and (patient[2] == "X" or _EDF_DATE.fullmatch(patient[2]))
+    ):
         code, sex, birthdate, name = (_subfield(v) for v in patient[:4])
     else:
         code, sex, birthdate, name = (_subfield(header.patient_field), None, None, None)
