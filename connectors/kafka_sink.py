@@ -145,7 +145,7 @@ class ResultSink:
         except psycopg.Error:
             for tp, messages in batch.items():
                 consumer.seek(tp, messages[0].offset)
-            if conn.broken:
+            if conn.broken or conn.closed:
                 self._conn = None
             raise
         # Only now that the rows are durable do we tell Kafka we are done with them.
