@@ -45,7 +45,7 @@ class ObjectStoreUnavailableError(ObjectStoreError):
     code = "object_store_unavailable"
 
 
-class ObjectNotFoundError(ObjectStoreError, KeyError):
+class ObjectNotFoundError(ObjectStoreError):
     """No object under that key."""
 
     code = "object_not_found"
@@ -313,6 +313,8 @@ class _TranslateErrors:
     def __init__(self, store: ObjectStore, action: str) -> None:
         self.store = store
         self.action = action
+        # "get raw/f/x.edf" -> "raw/f/x.edf": servers do not all name the object in errors
+        self.key = action.split(" ", 1)[-1]
 
     def __enter__(self) -> None:
         return None
@@ -324,8 +326,8 @@ class _TranslateErrors:
         if isinstance(exc, S3Error):
             if exc.code in ("NoSuchKey", "NoSuchObject"):
                 raise ObjectNotFoundError(
-                    f"no object {exc.object_name} in bucket {exc.bucket_name}"
-                )
+                    f"no object {exc.object_name or self.key} in bucket {self.store.bucket}"
+                ) from None
             if exc.code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
                 raise ObjectStoreUnavailableError(
                     f"{where} refused the credentials on {self.action} ({exc.code}): check "
