@@ -11,7 +11,7 @@ Features per window:
 * the posterior dominant rhythm (PDR): the spectral peak between 6 and 13 Hz over the
   posterior channels, found above a fitted aperiodic (power-law) background;
 * hemispheric asymmetry of homologous pairs and the pairwise-derived brain symmetry index;
-* suppression: the fraction of the window whose amplitude envelope is below 10 uV;
+* suppression: the fraction of the window whose peak-to-peak amplitude is below 10 uV;
 * a sharp-transient rate proxy from the nonlinear energy operator.
 
 References
@@ -78,9 +78,13 @@ HOMOLOGOUS_PAIRS: tuple[tuple[str, str], ...] = (
 )
 
 PDR_RANGE_HZ: tuple[float, float] = (6.0, 13.0)
-#: A PDR peak must rise at least this far above the aperiodic fit (log10 units: 0.2 = x1.58).
-PDR_MIN_PROMINENCE_LOG10: float = 0.2
-#: Envelope threshold for suppression (ACNS 2021: suppression is activity below 10 uV).
+#: A PDR peak must rise at least this far above the aperiodic fit (log10 units: 0.25 = x1.8),
+#: after the excess is averaged over 1 Hz.
+PDR_MIN_PROMINENCE_LOG10: float = 0.25
+PDR_SMOOTHING_HZ: float = 1.0
+#: Suppression threshold (ACNS 2021: suppression is activity below 10 uV). Clinical amplitude
+#: is peak-to-peak voltage, twice the analytic envelope of a rhythm, so samples count as
+#: suppressed where 2 x envelope (the local peak-to-peak amplitude) is below 10 uV.
 SUPPRESSION_THRESHOLD_UV: float = 10.0
 #: The envelope is smoothed over this span so that zero crossings of a slow wave do not
 #: count as suppression.
@@ -220,8 +224,8 @@ class QEEGFeatures:
         Pairwise-derived brain symmetry index (van Putten 2007): mean over pairs and over
         1-25 Hz of |(R - L) / (R + L)| of the spectra; 0 is perfect symmetry, 1 maximal.
     suppression_fraction : np.ndarray
-        Fraction of samples whose smoothed amplitude envelope (median over channels) is below
-        10 uV.
+        Fraction of samples whose peak-to-peak amplitude (twice the smoothed envelope, median
+        over channels) is below 10 uV.
     sharp_transients_per_min : np.ndarray
         Rate of brief energy surges (nonlinear energy operator above 25 times its median),
         per channel and minute: a proxy for discharge-like sharp transients, not a detector.
@@ -297,9 +301,9 @@ def posterior_dominant_rhythm(
 
     A power law (a line in log-log coordinates) is fitted to the mean posterior spectrum
     over 2-30 Hz, leaving out 6-13 Hz; the PDR is the largest excess over that fit within
-    6-13 Hz, refined by parabolic interpolation, when it exceeds 0.2 log10 units and is not on
-    the edge of the range. This follows the idea of Lodder & van Putten (2013), who fit a
-    background curve plus a peak to locate the PDR.
+    6-13 Hz (averaged over 1 Hz), refined by parabolic interpolation, when it exceeds 0.25
+    log10 units and is not on the edge of the range. This follows the idea of Lodder & van
+    Putten (2013), who fit a background curve plus a peak to locate the PDR.
 
     Parameters
     ----------
@@ -325,7 +329,11 @@ def posterior_dominant_rhythm(
     design = np.stack([np.ones(in_fit.sum()), log_f[in_fit]], axis=1)
     coef, *_ = np.linalg.lstsq(design, log_p[:, in_fit].T, rcond=None)  # (2, n_w)
     band = np.flatnonzero((freqs_hz >= PDR_RANGE_HZ[0]) & (freqs_hz <= PDR_RANGE_HZ[1]))
-    resid = log_p[:, band] - (coef[0][:, None] + coef[1][:, None] * log_f[band][None, :])
+    resid_all = log_p - (coef[0][:, None] + coef[1][:, None] * log_f[None, :])
+    # Averaged over about 1 Hz: a 4 s window's spectrum has random bumps a bin wide, while an
+    # alpha rhythm's peak is about 1 Hz wide.
+    width = max(1, round(PDR_SMOOTHING_HZ / (freqs_hz[1] - freqs_hz[0])) | 1)
+    resid = uniform_filter1d(resid_all, size=width, axis=-1, mode="nearest")[:, band]
     k = resid.argmax(axis=1)
     rows = np.arange(n_windows)
     peak = resid[rows, k]
@@ -393,12 +401,12 @@ def hemispheric_asymmetry(
 
 
 def suppression_fraction(data_uv: np.ndarray, sfreq_hz: float) -> np.ndarray:
-    """Fraction of each window whose amplitude envelope lies below 10 uV.
+    """Fraction of each window whose amplitude lies below 10 uV.
 
     The envelope is the magnitude of the analytic signal (Hilbert transform) of each
-    mean-removed channel, smoothed over 0.25 s; its median over channels is compared with the
-    10 uV suppression threshold of the ACNS terminology (Hirsch et al. 2021), so that the
-    measure describes the whole head and is robust to a few noisy channels.
+    mean-removed channel, smoothed over 0.25 s; twice its median over channels (the local
+    peak-to-peak amplitude of the whole head, robust to a few noisy channels) is compared with
+    the 10 uV suppression threshold of the ACNS terminology (Hirsch et al. 2021).
 
     Parameters
     ----------
@@ -413,8 +421,8 @@ def suppression_fraction(data_uv: np.ndarray, sfreq_hz: float) -> np.ndarray:
     envelope = np.abs(hilbert(centred, axis=-1))
     size = max(1, round(ENVELOPE_SMOOTHING_S * sfreq_hz))
     envelope = uniform_filter1d(envelope, size=size, axis=-1, mode="nearest")
-    global_env = np.median(envelope, axis=1)  # (n_windows, n_samples)
-    return (global_env < SUPPRESSION_THRESHOLD_UV).mean(axis=-1)
+    peak_to_peak_uv = 2.0 * np.median(envelope, axis=1)  # (n_windows, n_samples)
+    return (peak_to_peak_uv < SUPPRESSION_THRESHOLD_UV).mean(axis=-1)
 
 
 def sharp_transient_rate(data_uv: np.ndarray, sfreq_hz: float) -> np.ndarray:
