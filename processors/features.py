@@ -58,6 +58,7 @@ import pickle
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -220,6 +221,16 @@ def _build_model(vocab: Sequence[int], architecture: EEGPTArchitecture) -> nn.Mo
     return model.eval()
 
 
+@lru_cache(maxsize=2)
+def _random_dev_state(architecture: EEGPTArchitecture) -> dict[str, torch.Tensor]:
+    """The seeded random encoder weights (development only), built once per architecture.
+
+    The weights do not depend on the channel list: the embedding table covers the vocabulary.
+    """
+    model = _build_model([0], architecture)
+    return {k: v.detach() for k, v in model.target_encoder.state_dict().items()}
+
+
 def _quantize_int8(model: nn.Module) -> nn.Module:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
@@ -357,7 +368,8 @@ def _check_state(
     unexpected = sorted(set(state) - set(expected))
     mismatched = [
         f"{k} {tuple(state[k].shape)} (model: {tuple(expected[k].shape)})"
-        for k in sorted(set(expected) & set(state))
+        # top-level tensors first: summary_token and chan_embed tell the shape at a glance
+        for k in sorted(set(expected) & set(state), key=lambda k: (k.startswith("blocks."), k))
         if state[k].shape != expected[k].shape
     ]
     if not (missing or unexpected or mismatched):
@@ -579,11 +591,7 @@ def load_eegpt(
                 "BRRR_MODEL_CHECKPOINT_PATH to the official eegpt_mcae_58chs_4s_large4E.ckpt "
                 "(or, for development only, BRRR_ALLOW_RANDOM_WEIGHTS=true)"
             )
-        vocab = _split_channels(ch_names)[1] or [0]
-        state = {
-            k: v.detach().clone()
-            for k, v in _build_model(vocab, architecture).target_encoder.state_dict().items()
-        }
+        state = _random_dev_state(architecture)
         weights_id = RANDOM_DEV_WEIGHTS_ID
     else:
         path = Path(checkpoint_path)
@@ -626,8 +634,10 @@ def feature_fidelity(
     Returns
     -------
     fidelity : dict
-        ``n_windows``, ``mean_cosine``, ``min_cosine`` (per-window cosine similarity) and
-        ``relative_l2`` (mean of ||int8 - fp32|| / ||fp32||); with a probe also
+        ``n_windows``, ``mean_cosine``, ``min_cosine`` (per-window cosine similarity),
+        ``mean_centred_cosine`` (the same after subtracting the fp32 mean feature vector of the
+        windows: the fidelity of what differs between windows) and ``relative_l2`` (mean of
+        ||int8 - fp32|| / ||fp32||); with a probe also
         ``verdict_agreement`` (fraction of windows with the same verdict) and
         ``max_probability_difference``.
     """
@@ -635,13 +645,20 @@ def feature_fidelity(
     int8 = np.asarray(int8)
     if fp32.shape != int8.shape or fp32.ndim != 2:
         raise ValueError(f"feature arrays must match, got {fp32.shape} and {int8.shape}")
+    if len(fp32) == 0:
+        raise ValueError("feature_fidelity needs at least one window")
     cos = _cosine_rows(fp32, int8)
+    # The part of the features shared by all windows can dominate the plain cosine (with
+    # random weights it does); the centred cosine measures the window-dependent part alone.
+    centre = fp32.mean(axis=0, dtype=np.float64)
+    centred = _cosine_rows(fp32 - centre, int8 - centre)
     rel = np.linalg.norm(int8 - fp32, axis=1) / np.maximum(np.linalg.norm(fp32, axis=1), 1e-30)
     result: dict[str, float] = {
         "n_windows": float(len(fp32)),
-        "mean_cosine": float(cos.mean()) if len(cos) else float("nan"),
-        "min_cosine": float(cos.min()) if len(cos) else float("nan"),
-        "relative_l2": float(rel.mean()) if len(rel) else float("nan"),
+        "mean_cosine": float(cos.mean()),
+        "min_cosine": float(cos.min()),
+        "mean_centred_cosine": float(centred.mean()),
+        "relative_l2": float(rel.mean()),
     }
     if probe is not None:
         p32 = probe.predict_proba(fp32)
