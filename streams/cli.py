@@ -196,6 +196,62 @@ def bench_eegpt(args: tuple[str, ...]) -> None:
     _run_bench_script("eegpt", args)
 
 
+@main.group()
+def db() -> None:
+    """The results database: migrations and the Kafka-to-PostgreSQL sink."""
+
+
+@db.command("migrate")
+def db_migrate() -> None:
+    """Apply the schema migrations that are not applied yet (safe to run twice)."""
+    from connectors.db import DatabaseError
+    from connectors.db.migrate import migrate
+    from connectors.settings import get_settings
+
+    try:
+        report = migrate(get_settings().postgres_url)
+    except DatabaseError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    applied = ", ".join(f"{v:04d}" for v in report.applied) or "none"
+    click.echo(
+        f"migrations applied now: {applied}; already applied: {len(report.already)} "
+        f"({report.backend} time-series tables)"
+    )
+
+
+@db.command("sink")
+def db_sink() -> None:
+    """Consume eeg.results and eeg.detections into PostgreSQL until interrupted."""
+    import asyncio
+    import contextlib
+    import logging
+    import signal
+
+    from connectors.db import DatabaseError
+    from connectors.kafka_sink import ResultSink, SinkUnavailableError
+    from connectors.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    async def consume() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        async with ResultSink(get_settings()) as sink:
+            click.echo(f"sink: consuming {', '.join(sink.topics)} (Ctrl-C to stop)")
+            await sink.run(stop)
+            click.echo(f"sink: stopped after {dict(sink.totals)}")
+
+    try:
+        asyncio.run(consume())
+    except (DatabaseError, SinkUnavailableError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 @main.command()
 def demo() -> None:
     """Start the stack and run the main job end to end."""

@@ -167,13 +167,18 @@ async def test_a_result_for_an_unknown_job_creates_it(conn: AsyncConnection) -> 
     assert row[0] == "failed" and row[1] == "no EEG channel" and row[2] is not None
 
 
-async def create_topics(settings: Settings, *names: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+@pytest.fixture
+async def topics(migrated: Settings, unique_name: str) -> AsyncIterator[tuple[str, str]]:
+    """A results and a detections topic of two partitions each, deleted afterwards."""
+    names = (f"{unique_name}.results", f"{unique_name}.detections")
+    admin = AIOKafkaAdminClient(bootstrap_servers=migrated.kafka_bootstrap_servers)
     await admin.start()
     try:
         await admin.create_topics(
             [NewTopic(n, num_partitions=2, replication_factor=1) for n in names]
         )
+        yield names
+        await admin.delete_topics(list(names))
     finally:
         await admin.close()
 
@@ -188,10 +193,9 @@ async def drain(sink: ResultSink, expected: int, timeout_s: float = 30.0) -> int
 
 
 async def test_duplicated_and_replayed_messages_are_stored_once(
-    migrated: Settings, conn: AsyncConnection, unique_name: str
+    migrated: Settings, conn: AsyncConnection, unique_name: str, topics: tuple[str, str]
 ) -> None:
-    results_topic, detections_topic = f"{unique_name}.results", f"{unique_name}.detections"
-    await create_topics(migrated, results_topic, detections_topic)
+    results_topic, detections_topic = topics
     job_id = str(uuid.uuid4())
     key = f"rec-{job_id[:8]}".encode()
     result = encode("AnalysisResult", a_result(job_id))
@@ -211,7 +215,6 @@ async def test_duplicated_and_replayed_messages_are_stored_once(
         await producer.stop()
     n_messages = 3 * 3 + 2
 
-    topics = (results_topic, detections_topic)
     async with ResultSink(migrated, topics=topics, group_id=f"{unique_name}-sink") as sink:
         assert await drain(sink, n_messages) == n_messages
         assert sink.totals == {"written": n_messages - 1, "dead_letter": 1}
@@ -243,10 +246,9 @@ async def test_duplicated_and_replayed_messages_are_stored_once(
 
 
 async def test_offsets_are_not_committed_when_the_database_fails(
-    migrated: Settings, unique_name: str
+    migrated: Settings, unique_name: str, topics: tuple[str, str]
 ) -> None:
-    topic = f"{unique_name}.detections"
-    await create_topics(migrated, topic)
+    topic = topics[1]
     job_id = str(uuid.uuid4())
     producer = AIOKafkaProducer(bootstrap_servers=migrated.kafka_bootstrap_servers)
     await producer.start()
