@@ -66,7 +66,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from processors.errors import ModelUnavailable, NoEEGChannels, NonFiniteSamples, WrongSamplingRate
+from processors.errors import ModelUnavailable, NonFiniteSamples, WrongSamplingRate
 from processors.types import MODEL_SFREQ_HZ, PATCH_SAMPLES, WINDOW_SAMPLES, WindowBatch
 
 #: EEGPT's channel vocabulary, in the order of its channel-embedding table (the official
@@ -430,9 +430,10 @@ class EEGPTFeatureExtractor:
     ) -> None:
         positions, vocab, dropped = _split_channels(ch_names)
         if not positions:
-            raise NoEEGChannels(
+            # The recording may still be fine for everything else: only EEGPT cannot use it.
+            raise ModelUnavailable(
                 f"none of the channels {list(ch_names)} is in EEGPT's channel vocabulary "
-                "(10-10 names such as Fp1, Cz, O2): rename the channels to standard names"
+                "(10-10 names such as Fp1, Cz, O2), so EEGPT cannot run on this recording"
             )
         model = _build_model(vocab, architecture)
         _check_state(model, encoder_state, architecture)
@@ -578,10 +579,9 @@ def load_eegpt(
     Raises
     ------
     ModelUnavailable
-        No checkpoint configured (and random weights not allowed), or a missing, corrupt,
-        unsafe or mismatched checkpoint; the message says which and what to do.
-    NoEEGChannels
-        None of the channels is in EEGPT's vocabulary.
+        No checkpoint configured (and random weights not allowed), a missing, corrupt,
+        unsafe or mismatched checkpoint, or no channel in EEGPT's vocabulary; the message
+        says which and what to do.
     """
     torch.set_num_threads(n_threads or DEFAULT_N_THREADS)
     if checkpoint_path is None:

@@ -30,10 +30,10 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -392,3 +392,101 @@ def split_by_recording(
             test_groups.extend(rng.choice(recs, size=n_test, replace=False).tolist())
     test = np.isin(groups, test_groups)
     return ~test, test
+
+
+class _Extractor(Protocol):
+    weights_id: str
+
+    def with_channels(self, ch_names: Sequence[str]) -> _Extractor: ...
+
+    def extract(self, batch: Any, *, batch_size: int = 8) -> np.ndarray: ...
+
+
+def features_of_recordings(
+    items: Sequence[tuple[Path, int]],
+    extractor: _Extractor,
+    *,
+    stride_s: float = 4.0,
+    progress: Callable[[int, int, Path], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """EEGPT features of every window of labelled recordings.
+
+    Each file is read (``processors.io.read_recording``), cut into conditioned 256 Hz windows
+    (``processors.preprocessing.window_recording``, the same path as ``analyze``) and passed
+    through the extractor for its montage (``extractor.with_channels``).
+
+    Parameters
+    ----------
+    items : sequence of (Path, int)
+        Recordings and labels (:func:`read_manifest`).
+    extractor : EEGPTFeatureExtractor
+    stride_s : float
+        Step between window starts.
+    progress : callable(done, total, path), optional
+        Called after each recording.
+
+    Returns
+    -------
+    features : np.ndarray, shape (n_windows, n_features)
+    labels : np.ndarray of int, shape (n_windows,)
+    groups : np.ndarray of int, shape (n_windows,)
+        Index of the recording each window comes from.
+    """
+    from processors.io import read_recording
+    from processors.preprocessing import window_recording
+
+    feats, labels, groups = [], [], []
+    for k, (path, label) in enumerate(items):
+        windows = window_recording(read_recording(path), stride_s=stride_s)
+        f = extractor.with_channels(windows.ch_names).extract(windows)
+        feats.append(f)
+        labels.append(np.full(len(f), label, dtype=int))
+        groups.append(np.full(len(f), k, dtype=int))
+        if progress is not None:
+            progress(k + 1, len(items), path)
+    if not feats:
+        raise ProbeTrainingError("no recordings to train on")
+    return np.concatenate(feats), np.concatenate(labels), np.concatenate(groups)
+
+
+def train_probe_on_recordings(
+    items: Sequence[tuple[Path, int]],
+    extractor: _Extractor,
+    *,
+    test_fraction: float = 0.25,
+    seed: int = 0,
+    stride_s: float = 4.0,
+    progress: Callable[[int, int, Path], None] | None = None,
+) -> AbnormalityProbe:
+    """Train a probe on labelled recordings and measure it on held-out recordings.
+
+    Whole recordings are held out (:func:`split_by_recording`); the probe is fitted on the
+    others and ``metrics["held_out"]`` gets its balanced accuracy and AUROC on the held-out
+    windows. With ``test_fraction == 0``, or fewer than two recordings of a class, nothing is
+    held out and ``metrics["held_out"]`` says why.
+
+    Returns
+    -------
+    probe : AbnormalityProbe
+        Also carrying ``metrics["n_recordings"]`` and ``metrics["stride_s"]``.
+    """
+    features, labels, groups = features_of_recordings(
+        items, extractor, stride_s=stride_s, progress=progress
+    )
+    recs_per_class = [len(np.unique(groups[labels == c])) for c in (0, 1)]
+    if test_fraction > 0 and min(recs_per_class) >= 2:
+        train, test = split_by_recording(groups, labels, test_fraction=test_fraction, seed=seed)
+    else:
+        train, test = np.ones(len(labels), dtype=bool), np.zeros(len(labels), dtype=bool)
+    probe = train_probe(features[train], labels[train], weights_id=extractor.weights_id)
+    if test.any():
+        probe.metrics["held_out"] = evaluate_probe(probe, features[test], labels[test])
+        probe.metrics["held_out"]["n_recordings"] = len(np.unique(groups[test]))
+    else:
+        probe.metrics["held_out"] = {
+            "reason": "no held-out split: needs test_fraction > 0 and at least 2 recordings "
+            f"per class (normal: {recs_per_class[0]}, abnormal: {recs_per_class[1]})"
+        }
+    probe.metrics["n_recordings"] = len(items)
+    probe.metrics["stride_s"] = stride_s
+    return probe

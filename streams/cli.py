@@ -197,6 +197,85 @@ def bench_eegpt(args: tuple[str, ...]) -> None:
 
 
 @main.group()
+def probe() -> None:
+    """The abnormality probe: a linear classifier on EEGPT features."""
+
+
+@probe.command("train")
+@click.option(
+    "--features-from",
+    "source",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="CSV (path,label) or JSON manifest of EDF files labelled normal/abnormal, or a folder "
+    "with manifest.csv/manifest.json or normal/ and abnormal/ subfolders.",
+)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="probe.npz"
+)
+@click.option(
+    "--test-fraction",
+    default=0.25,
+    show_default=True,
+    type=click.FloatRange(0.0, 0.9),
+    help="Share of each class's recordings held out for the reported metrics.",
+)
+@click.option("--stride-s", default=4.0, show_default=True, help="Step between windows (s).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the held-out split.")
+def probe_train(source: Path, out: Path, test_fraction: float, stride_s: float, seed: int) -> None:
+    """Extract EEGPT features of labelled recordings (configured checkpoint), train, save."""
+    from connectors.settings import get_settings
+    from processors.errors import EEGError
+    from processors.features import load_eegpt
+    from processors.probe import read_manifest, train_probe_on_recordings
+
+    settings = get_settings()
+    try:
+        items = read_manifest(source)
+        from processors.io import read_recording
+
+        first = read_recording(items[0][0])
+        extractor = load_eegpt(
+            settings.model_checkpoint_path,
+            ch_names=first.ch_names,
+            allow_random_weights=settings.allow_random_weights,
+            int8=settings.eegpt_int8,
+        )
+        if extractor.weights_id == "random-dev":
+            click.echo("warning: EEGPT has random weights (development only)", err=True)
+
+        def progress(done: int, total: int, path: Path) -> None:
+            click.echo(f"[{done}/{total}] features of {path.name}", err=True)
+
+        trained = train_probe_on_recordings(
+            items,
+            extractor,
+            test_fraction=test_fraction,
+            seed=seed,
+            stride_s=stride_s,
+            progress=progress,
+        )
+    except EEGError as exc:
+        click.echo(f"error ({exc.code}): {exc}", err=True)
+        sys.exit(2)
+    trained.save(out)
+    train, held = trained.metrics["train"], trained.metrics["held_out"]
+    click.echo(
+        f"trained on {train['n_normal']} normal and {train['n_abnormal']} abnormal windows "
+        f"(EEGPT weights {trained.weights_id}, {extractor.precision})"
+    )
+    if "balanced_accuracy" in held:
+        click.echo(
+            f"held-out ({held['n_recordings']} recordings, {held['n_normal']} normal / "
+            f"{held['n_abnormal']} abnormal windows): balanced accuracy "
+            f"{held['balanced_accuracy']:.3f}, AUROC {held['auroc']:.3f}"
+        )
+    else:
+        click.echo(f"held-out: {held['reason']}")
+    click.echo(f"probe written to {out}")
+
+
+@main.group()
 def db() -> None:
     """The results database: migrations and the Kafka-to-PostgreSQL sink."""
 

@@ -17,7 +17,6 @@ import torch
 
 from processors.errors import (
     ModelUnavailable,
-    NoEEGChannels,
     NonFiniteSamples,
     WrongSamplingRate,
 )
@@ -145,7 +144,7 @@ def test_extractor_reports_dropped_channels() -> None:
 
 
 def test_no_known_channel_is_refused() -> None:
-    with pytest.raises(NoEEGChannels, match="vocabulary"):
+    with pytest.raises(ModelUnavailable, match="vocabulary"):
         load_eegpt(None, ch_names=["A1", "ECG"], allow_random_weights=True, architecture=SMALL)
 
 
