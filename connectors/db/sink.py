@@ -84,6 +84,40 @@ async def register_upload(
     )
 
 
+async def register_recording(
+    conn: AsyncConnection,
+    *,
+    recording_id: str,
+    source: str,
+    file_id: str | None = None,
+    patient_ref: str | None = None,
+    start_time: datetime | None = None,
+    duration_s: float | None = None,
+    sfreq_hz: float | None = None,
+    ch_names: Sequence[str] = (),
+) -> None:
+    """Record a recording (idempotent on ``recording_id``); ``patient_ref`` comes from
+    :func:`patient_reference`, never a name."""
+    await conn.execute(
+        """
+        INSERT INTO recordings (recording_id, file_id, source, patient_ref, start_time,
+                                duration_s, sfreq_hz, ch_names)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (recording_id) DO NOTHING
+        """,
+        (
+            recording_id,
+            file_id,
+            source,
+            patient_ref,
+            start_time,
+            duration_s,
+            sfreq_hz,
+            list(ch_names),
+        ),
+    )
+
+
 async def create_job(
     conn: AsyncConnection,
     *,
