@@ -202,13 +202,13 @@ def _gain(
     if l_freq_hz:
         with np.errstate(divide="ignore"):
             ratio = (freqs / l_freq_hz) ** (2 * BUTTER_ORDER)
-        gain *= (ratio / (1.0 + ratio)) ** 2
+        gain *= ratio / (1.0 + ratio)  # |H|^2 of the high-pass: one pass each way
     if h_freq_hz and h_freq_hz < sfreq_hz / 2:
-        gain *= (1.0 / (1.0 + (freqs / h_freq_hz) ** (2 * BUTTER_ORDER))) ** 2
+        gain *= 1.0 / (1.0 + (freqs / h_freq_hz) ** (2 * BUTTER_ORDER))
     for f0 in _notch_freqs(line_freq_hz, sfreq_hz / 2):
         b, a = scipy.signal.iirnotch(f0, NOTCH_Q, fs=sfreq_hz)
         _, response = scipy.signal.freqz(b, a, worN=freqs, fs=sfreq_hz)
-        gain *= np.abs(response) ** 4  # |H|^2 per pass, two passes
+        gain *= np.abs(response) ** 2  # one pass each way
     gain.setflags(write=False)
     return gain
 
@@ -262,7 +262,8 @@ def condition_windows(
     l_freq_hz, h_freq_hz : float | None
         Band-pass edges (4th-order Butterworth, zero-phase); None leaves that side open.
     line_freq_hz : float | None
-        50 or 60 to notch that family of harmonics; None notches both (see module notes).
+        50 or 60: that family of harmonics is regressed out and notched; None: both families
+        (see module notes).
     n_samples_out : int | None
         Samples per output window; default ``round(batch.window_s * sfreq_out_hz)``. Pass
         ``round(window_s * 256)`` when the native window length is not exact (odd rates).
@@ -616,11 +617,16 @@ def prepare_recording(
 
         - resampling: polyphase (``scipy.signal.resample_poly`` via MNE), Kaiser-windowed
           anti-alias FIR;
-        - notch: MNE FIR notch (firwin, Hamming window, 1 Hz transition band, zero-phase) at the
-          line frequency and its harmonics below 128 Hz;
+        - notch: MNE FIR notch (firwin, Hamming window, zero-phase; notch widths f0/200,
+          0.5 Hz transition bands; 6.6 s long) at the line frequency and its harmonics below
+          128 Hz;
         - band-pass: MNE FIR (firwin design, Hamming window, zero-phase, non-causal; automatic
-          transition bands: 0.5 Hz wide at a 0.5 Hz high-pass, 11.25 Hz at a 45 Hz low-pass;
-          length 3.3 / 0.5 Hz = 6.6 s, 1691 taps at 256 Hz).
+          transition bands: 0.5 Hz at the 0.5 Hz edge (-6 dB at 0.25 Hz) and 11.25 Hz at the
+          45 Hz edge (-6 dB at 50.6 Hz); 1691 taps, 6.6 s at 256 Hz).
+
+        These are the classic MNE filters for long signals (overlap-add, bounded memory). Their
+        edges differ from the windows' Butterworth response (-6 dB at 0.5 and 45 Hz, see
+        :func:`condition_windows`): use the windows where the file and the stream must agree.
         The recorded ``raw.info`` keeps ``highpass``/``lowpass`` and the line frequency.
     """
     raw = recording.raw.copy()
