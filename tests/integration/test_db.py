@@ -150,3 +150,65 @@ def test_hourly_average_with_date_bin(fresh_db: str) -> None:
     assert [(b, float(m), n) for b, m, n in rows] == [
         (start + timedelta(hours=h), float(h), 60) for h in range(3)
     ]
+
+
+def columns_and_keys(conn: psycopg.Connection) -> list[tuple]:
+    columns = conn.execute(
+        "SELECT table_name, column_name, data_type, is_nullable, column_default"
+        " FROM information_schema.columns WHERE table_name = ANY(%s)"
+        " ORDER BY table_name, ordinal_position",
+        (list(TIME_SERIES_TABLES),),
+    ).fetchall()
+    keys = conn.execute(
+        "SELECT conrelid::regclass::text, contype, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid::regclass::text = ANY(%s) ORDER BY 1, 2, 3",
+        (list(TIME_SERIES_TABLES),),
+    ).fetchall()
+    return columns + keys
+
+
+def test_timescaledb_variant_defines_the_same_tables(stack: Settings) -> None:
+    """TimescaleDB is not installable here: run its migration with a stand-in
+    create_hypertable() and check that it defines exactly the tables of the partitioned
+    variant, and makes every time-series table a hypertable on the same time column."""
+    names = [f"brrr_it_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    with admin(stack) as conn:
+        for name in names:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        timescale_url, partitioned_url = (url_for(stack, n) for n in names)
+        migrations = {m.version: m for m in discover("timescaledb")}
+        body = (
+            migrations[2]
+            .path.read_text()
+            .replace("CREATE EXTENSION IF NOT EXISTS timescaledb;", "")
+        )
+        with psycopg.connect(timescale_url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE hypertables (tbl text, col text)")
+            conn.execute(
+                "CREATE FUNCTION create_hypertable(t regclass, c name, chunk_time_interval"
+                " interval, if_not_exists boolean) RETURNS void LANGUAGE sql AS"
+                " $$ INSERT INTO hypertables VALUES (t::text, c::text) $$"
+            )
+            conn.execute(migrations[1].path.read_text())
+            conn.execute(body)
+            made = dict(conn.execute("SELECT tbl, col FROM hypertables").fetchall())
+            timescale_schema = columns_and_keys(conn)
+        migrate(partitioned_url)
+        with psycopg.connect(partitioned_url) as conn:
+            partitioned_schema = columns_and_keys(conn)
+            partition_keys = dict(
+                conn.execute(
+                    "SELECT partrelid::regclass::text, a.attname FROM pg_partitioned_table p"
+                    " JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]"
+                    " WHERE partrelid::regclass::text = ANY(%s)",
+                    (list(TIME_SERIES_TABLES),),
+                ).fetchall()
+            )
+        assert len(timescale_schema) > 30  # 31 columns, 4 primary keys, checks
+        assert timescale_schema == partitioned_schema
+        assert made == partition_keys and set(made) == set(TIME_SERIES_TABLES)
+    finally:
+        with admin(stack) as conn:
+            for name in names:
+                conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
