@@ -21,7 +21,8 @@ import json
 import logging
 import time
 from collections import Counter as CountDict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import redis
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 REDIS_PREFIX = "brrr:cache:"
 DERIVED_PREFIX = "derived/"
 DEFAULT_TTL_S = 3600
+#: What a Redis call answers when Redis is down (the cache then uses S3 alone).
+REDIS_DOWN = object()
+T = TypeVar("T")
 
 CACHE_REQUESTS = Counter(
     "brrr_cache_requests_total",
@@ -89,10 +93,10 @@ class TwoLevelCache:
     def get(self, key: str) -> bytes | None:
         """The bytes cached under ``key``, or None when neither level has them."""
         data = self._redis_call("get", lambda: self.redis.get(REDIS_PREFIX + key))
-        if data is not None:
+        if isinstance(data, bytes):
             self._count("redis", "hit")
             return data
-        if data is None and not self._redis_failed_last:
+        if data is None:  # a real miss (REDIS_DOWN was counted as an error)
             self._count("redis", "miss")
         try:
             data = self.store.get(key)
@@ -138,7 +142,8 @@ class TwoLevelCache:
         markers = list(self.store.list(f"{DERIVED_PREFIX}{file_id}/"))
         keys.update(m.removeprefix(f"{DERIVED_PREFIX}{file_id}/") for m in markers)
         indexed = self._redis_call("index", lambda: self.redis.smembers(_index_key(file_id)))
-        keys.update(k.decode() for k in indexed or ())
+        if indexed is not REDIS_DOWN:
+            keys.update(k.decode() for k in indexed)
         self._redis_call(
             "invalidate",
             lambda: self.redis.delete(_index_key(file_id), *(REDIS_PREFIX + k for k in keys)),
@@ -189,14 +194,12 @@ class TwoLevelCache:
 
     # --- Redis, allowed to fail -----------------------------------------------------------------
 
-    _redis_failed_last = False
-
-    def _redis_call(self, what: str, call: Any) -> Any:
-        """Run a Redis call; when Redis is down, count, warn (rate-limited) and return None."""
+    def _redis_call(self, what: str, call: Callable[[], T]) -> T | object:
+        """Run a Redis call; when Redis is down, count, warn (rate-limited) and return
+        :data:`REDIS_DOWN`."""
         try:
-            result = call()
+            return call()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            self._redis_failed_last = True
             self._count("redis", "error")
             now = time.monotonic()
             if now - self._last_warning_s > 60:
@@ -208,9 +211,7 @@ class TwoLevelCache:
                     type(exc).__name__,
                     what,
                 )
-            return None
-        self._redis_failed_last = False
-        return result
+            return REDIS_DOWN
 
 
 def _index_key(file_id: str) -> str:

@@ -24,7 +24,7 @@ from aiokafka.errors import KafkaConnectionError
 from psycopg import AsyncConnection
 
 from connectors.db import DatabaseUnavailableError, unavailable
-from connectors.db.migrate import migrate
+from connectors.db.migrate import maintain_partitions, migrate
 from connectors.db.sink import SinkMessage, write_message
 from connectors.settings import Settings
 
@@ -153,13 +153,24 @@ class ResultSink:
         self.totals.update(report.outcomes)
         return report
 
-    async def run(self, stop: asyncio.Event, retry_pause_s: float = 2.0) -> None:
-        """Poll until ``stop`` is set, retrying batches after transient database errors."""
+    async def run(
+        self,
+        stop: asyncio.Event,
+        retry_pause_s: float = 2.0,
+        maintenance_interval_s: float = 3600.0,
+    ) -> None:
+        """Poll until ``stop`` is set, retrying batches after transient database errors,
+        and creating the coming days' partitions every ``maintenance_interval_s``."""
+        loop = asyncio.get_running_loop()
+        next_maintenance = loop.time() + maintenance_interval_s
         while not stop.is_set():
             try:
                 if self._conn is None:
                     self._conn = await self._connect()
                 await self.poll_once()
+                if loop.time() >= next_maintenance:
+                    await asyncio.to_thread(maintain_partitions, self.settings.postgres_url)
+                    next_maintenance = loop.time() + maintenance_interval_s
             except (psycopg.OperationalError, DatabaseUnavailableError) as exc:
                 log.warning("sink: database error, retrying in %.1f s: %s", retry_pause_s, exc)
                 await asyncio.sleep(retry_pause_s)

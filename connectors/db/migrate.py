@@ -199,6 +199,17 @@ def _apply(conn: psycopg.Connection, migration: Migration, backend: str, url: st
     log.info("applied migration %s (%s)", label, backend)
 
 
+def maintain_partitions(postgres_url: str) -> None:
+    """Create the coming days' partitions (no-op on TimescaleDB); long-running workers
+    call it periodically, since pg_partman's background worker is not configured here."""
+    try:
+        conn = psycopg.connect(postgres_url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise unavailable(postgres_url, exc) from None
+    with conn:
+        _partman_maintenance(conn)
+
+
 def _partman_maintenance(conn: psycopg.Connection) -> None:
     """Create the daily partitions ahead of time: pg_partman's maintenance where pg_partman
     manages the tables, else the native ``brrr_ensure_daily_partitions``."""

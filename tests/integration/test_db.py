@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from connectors.db.migrate import TIME_SERIES_TABLES, discover, migrate
+from connectors.db.migrate import TIME_SERIES_TABLES, discover, maintain_partitions, migrate
 from connectors.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -80,6 +80,7 @@ def test_migrations_run_twice(fresh_db: str) -> None:
         )
         where = conn.execute("SELECT tableoid::regclass::text FROM system_metrics").fetchone()[0]
         assert where != "system_metrics_default" and now.strftime("%Y_%m_%d") in where
+    maintain_partitions(fresh_db)  # pg_partman's run_maintenance, nothing to add today
 
 
 def test_two_workers_migrating_at_once_do_not_race(fresh_db: str) -> None:
@@ -128,6 +129,12 @@ def test_without_pg_partman_partitions_are_made_natively(unprivileged_db: str) -
             assert f"detections_p{day:%Y%m%d}" in names
         assert "detections_default" in names
     assert migrate(unprivileged_db).applied == []  # and again, nothing to do
+    # a worker's periodic maintenance recreates the days ahead
+    last = f"detections_p{today + timedelta(days=7):%Y%m%d}"
+    with psycopg.connect(unprivileged_db, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE {last}")
+        maintain_partitions(unprivileged_db)
+        assert last in partitions_of(conn, "detections")
 
 
 def test_hourly_average_with_date_bin(fresh_db: str) -> None:
