@@ -8,29 +8,36 @@ Bad channels follow the noisy-channel criteria of the PREP pipeline (Bigdely-Sha
 reason             criterion (defaults in :class:`QCThresholds`)
 =================  =========================================================================
 ``flat``           robust amplitude (IQR / 1.349) or standard deviation under ``flat_uv``
-                   (0.5 uV) over the whole recording.
+                   (0.5 uV) over the whole stretch.
 ``dropout``        more than ``dropout_bad_fraction`` (1 %) of its 1 s segments flat.
 ``deviation``      robust z-score of its robust amplitude across channels beyond
                    ``deviation_z`` (5) in either direction.
 ``hf_noise``       robust z-score of its noisiness, MAD(signal - lowpass) / MAD(lowpass)
                    with the low-pass at 45 Hz, above ``hf_noise_z`` (5). The part above
                    45 Hz holds 50/60 Hz mains noise and muscle (Nyquist is 128 Hz at 256 Hz).
-``low_correlation`` in more than ``correlation_bad_fraction`` of its 1 s segments, its
-                   98th-percentile absolute correlation with the other channels (1-45 Hz)
-                   is under ``correlation_min`` (0.4).
+``low_correlation`` in more than ``correlation_bad_fraction`` (40 %) of its 1 s segments,
+                   its 98th-percentile absolute correlation with the other channels
+                   (1-45 Hz) is under ``correlation_min`` (0.4). PREP flags from 1 % of the
+                   segments; in hours-long clinical recordings a few seconds of a loose
+                   electrode are the artifact windows' business, not a reason to replace a
+                   channel for the whole recording.
 ``ransac``         predicted from random subsets of 25 % of the good channels with
                    spherical splines (50 subsets, median prediction), its correlation
-                   with the prediction is under 0.75 in more than 40 % of its 4 s windows.
-                   Only where at least 14 channels have standard_1020 positions.
+                   with the prediction is under 0.75 in more than 40 % of its 4 s windows
+                   (at most 30 windows, evenly spread, are used). Only on montages of at
+                   least 32 channels with standard_1020 positions: on the 19-channel 10-20
+                   montage a quarter of the electrodes is too sparse to predict from, and
+                   RANSAC flagged good channels of a real clinical recording.
 =================  =========================================================================
 
 A channel meeting several criteria gets them all, joined by ``+`` in the order of the table
 (``"deviation+hf_noise"``); the first is the primary reason.
 
 Where PREP divides by the spread across channels, the spread has a floor (10 % of the
-median amplitude; 0.02 noisiness) so that a recording whose channels are all alike does not
-turn small differences into large z-scores, and the centre is always the median of the data
-at hand, so that a global change of amplitude (sleep, suppression) moves every channel alike.
+median amplitude; 0.05 or 15 % of the median noisiness) so that a recording whose channels
+are all alike does not turn small differences into large z-scores, and the centre is always
+the median of the data at hand, so that a global change of amplitude (sleep, suppression)
+moves every channel alike.
 
 Artifact windows are judged on the repaired windows (bad channels interpolated), per window
 and channel, on four measures: peak-to-peak amplitude (blinks, movement), the largest
@@ -87,7 +94,9 @@ __all__ = [
     "calibrate_thresholds",
     "detect_bad_channels",
     "flag_artifact_windows",
+    "montage_origin_m",
     "repair_windows",
+    "unrepairable_channels",
 ]
 
 BAD_CHANNEL_REASONS: tuple[str, ...] = (
@@ -219,7 +228,10 @@ _WINDOW_BOUNDS: dict[str, tuple[float, float, tuple[float, float]]] = {
 }
 _WINDOW_Z = 5.0  # robust z of the log measure over windows
 _AMPLITUDE_SPREAD_FLOOR = 0.10
-_NOISINESS_SPREAD_FLOOR = 0.02
+# Mains noise of 0.5-3 uV differs from channel to channel and moves the noisiness of clean
+# channels by +-0.1: the floor (0.05, or 15 % of the median) keeps that from counting.
+_NOISINESS_SPREAD_FLOOR = 0.05
+_NOISINESS_SPREAD_REL_FLOOR = 0.15
 
 
 # --------------------------------------------------------------------------------------
@@ -327,18 +339,27 @@ def _robust_z(values: np.ndarray, spread: float) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _montage_positions() -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """standard_1020 positions by lower-case name, and the head-sphere origin (m) that MNE's
-    ``interpolate_bads(origin='auto')`` would fit to them."""
+    """standard_1020 positions in MNE's head frame (m) by lower-case name, and the origin of
+    the sphere fitted to all of them.
+
+    The origin is fitted once to the whole montage (94 electrodes and the fiducials), not to
+    each recording's channels, so a channel's interpolation does not depend on which other
+    channels a file happens to carry; pass it as ``origin`` to ``interpolate_bads`` to get
+    the same numbers from MNE.
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*standard_1020.*", category=FutureWarning)
         montage = mne.channels.make_standard_montage("standard_1020")
-    pos = {
-        k.lower(): np.asarray(v, dtype=float) for k, v in montage.get_positions()["ch_pos"].items()
-    }
     info = mne.create_info(montage.ch_names, 256.0, "eeg")
     info.set_montage(montage, verbose="error")
+    pos = {ch["ch_name"].lower(): np.array(ch["loc"][:3], dtype=float) for ch in info["chs"]}
     _, origin, _ = mne.bem.fit_sphere_to_headshape(info, units="m", verbose="error")
     return pos, np.asarray(origin, dtype=float)
+
+
+def montage_origin_m() -> np.ndarray:
+    """The head-sphere origin (m, head frame) the spline interpolation uses."""
+    return _montage_positions()[1].copy()
 
 
 def _positions(ch_names: Sequence[str]) -> np.ndarray:
@@ -500,7 +521,8 @@ def _evidence(
         nspread = thresholds.noisiness_spread
         if nspread is None:
             nspread = float(_mad(noi_u) * _MAD_TO_SD)
-        nspread = max(nspread, _NOISINESS_SPREAD_FLOOR)
+        nfloor = max(_NOISINESS_SPREAD_FLOOR, _NOISINESS_SPREAD_REL_FLOOR * float(np.median(noi_u)))
+        nspread = max(nspread, nfloor)
         hf[usable] = _robust_z(noi_u, nspread) > thresholds.hf_noise_z
         # Flat stretches say nothing about correlation: count them as dropout only.
         max_corr = _segment_correlation(band_seg, usable)
@@ -833,7 +855,7 @@ def calibrate_thresholds(
         q = np.percentile(amp, [25, 75])
         amp_spread = float((q[1] - q[0]) * _IQR_TO_SD / max(np.median(amp), 1e-12))
         amp_spread = max(amp_spread, _AMPLITUDE_SPREAD_FLOOR)
-        noi_spread = max(float(_mad(noi) * _MAD_TO_SD), _NOISINESS_SPREAD_FLOOR)
+        noi_spread = float(_mad(noi) * _MAD_TO_SD)
     repaired = repair_windows(batch, list(bads))
     calibrated = _calibrate_windows(repaired, base)
     return replace(
