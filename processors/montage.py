@@ -64,7 +64,8 @@ def standard_1020_montage() -> mne.channels.DigMontage:
     montage : mne.channels.DigMontage
         The montage; callers must not modify it (it is cached).
     """
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), mne.utils.use_log_level("error"):
+        # MNE also logs the warning where a log file handler is set: silence both.
         warnings.filterwarnings("ignore", message=".*standard_1020.*", category=FutureWarning)
         return mne.channels.make_standard_montage("standard_1020")
 
