@@ -283,3 +283,31 @@ async def test_offsets_are_not_committed_when_the_database_fails(
         finally:
             await check.stop()
         assert sink.totals == {"written": 1}
+
+
+async def test_a_record_the_database_cannot_take_goes_to_the_dead_letters(
+    conn: AsyncConnection,
+) -> None:
+    """Valid Avro, but a job id that is not a UUID: refused by PostgreSQL, kept with why."""
+    detection = a_detection(str(uuid.uuid4()), 5.0)
+    detection["job_id"] = "job-42"
+    offset = 10**9 + uuid.uuid4().int % 10**6
+    message = SinkMessage("eeg.detections", 1, offset, b"k", encode("Detection", detection))
+    async with conn.transaction():
+        assert await write_message(conn, message) == "dead_letter"
+    row = await (
+        await conn.execute(
+            "SELECT error_code, error, payload FROM dead_letters"
+            " WHERE topic = %s AND kafka_partition = 1 AND kafka_offset = %s",
+            (message.topic, message.offset),
+        )
+    ).fetchone()
+    assert row[0] == "db_22P02" and "job-42" in row[1] and bytes(row[2]) == message.value
+    found = await (
+        await conn.execute("SELECT 1 FROM detections WHERE event_id = %s", (detection["event_id"],))
+    ).fetchone()
+    assert found is None
+    await conn.execute(
+        "DELETE FROM dead_letters WHERE topic = %s AND kafka_offset = %s",
+        (message.topic, message.offset),
+    )
