@@ -41,11 +41,14 @@ logger.server.name = kafka.server.KafkaRaftServer
 logger.server.level = INFO
 logger.broker.name = kafka.server.BrokerServer
 logger.broker.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = WARN
 """
 
 
-def kafka_version(pom: Path = POM) -> str:
+def kafka_version(pom: Path | None = None) -> str:
     """The broker version named in the pom (``<kafka.version>``): one place to change it."""
+    pom = pom or POM
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
     node = ET.parse(pom).getroot().find("m:properties/m:kafka.version", ns)
     if node is None or not (node.text or "").strip():

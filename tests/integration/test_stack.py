@@ -1,7 +1,8 @@
 """The local stack against its real servers: Kafka, PostgreSQL, Redis and the S3 server.
 
 Each test talks to a server in its own protocol with the clients the project uses (aiokafka as
-inside Faust, confluent-kafka, psycopg, redis-py, minio), on names unique to the run.
+inside Faust, confluent-kafka, psycopg, redis-py, minio), on names unique to the run. The last
+tests check docker-compose.yml, the same services for people who have Docker.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
+import shutil
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,9 +21,11 @@ import pytest
 
 from connectors.settings import Settings
 from connectors.stack import StackError, down, status, up
+from connectors.stack.kafka import kafka_version
 from connectors.stack.redis import Redis
 
-pytestmark = pytest.mark.integration
+integration = pytest.mark.integration
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 N_MESSAGES = 10_000
 
@@ -33,6 +39,7 @@ def _create_topic(settings: Settings, name: str, partitions: int) -> None:
     futures[name].result(timeout=30)
 
 
+@integration
 async def test_kafka_consumer_group_commits_10000_messages_in_partition_order(
     stack: Settings, unique_name: str
 ) -> None:
@@ -136,6 +143,7 @@ def _read_all(settings: Settings, topic: str, isolation: str) -> list[str]:
     return values
 
 
+@integration
 def test_kafka_transactions_committed_seen_aborted_not(stack: Settings, unique_name: str) -> None:
     from confluent_kafka import Producer
 
@@ -166,6 +174,7 @@ def test_kafka_transactions_committed_seen_aborted_not(stack: Settings, unique_n
     assert [v for v in raw_view if v.startswith("aborted")] == [f"aborted-{i}" for i in range(5)]
 
 
+@integration
 def test_kafka_idempotent_producer_writes_each_message_once_in_order(
     stack: Settings, unique_name: str
 ) -> None:
@@ -199,6 +208,7 @@ def test_kafka_idempotent_producer_writes_each_message_once_in_order(
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
+@integration
 def test_postgres_rolled_back_row_is_gone(stack: Settings, unique_name: str) -> None:
     import psycopg
     from psycopg import sql
@@ -225,6 +235,7 @@ def test_postgres_rolled_back_row_is_gone(stack: Settings, unique_name: str) -> 
 
 
 # -- Redis -----------------------------------------------------------------------------------
+@integration
 def test_redis_key_expires_after_its_ttl(stack: Settings, unique_name: str) -> None:
     import redis
 
@@ -242,6 +253,7 @@ def test_redis_key_expires_after_its_ttl(stack: Settings, unique_name: str) -> N
 
 
 # -- S3 --------------------------------------------------------------------------------------
+@integration
 def test_s3_bucket_create_put_get_delete(stack: Settings, unique_name: str) -> None:
     from minio import Minio
     from minio.error import S3Error
@@ -279,6 +291,7 @@ def test_s3_bucket_create_put_get_delete(stack: Settings, unique_name: str) -> N
 
 
 # -- the stack commands ----------------------------------------------------------------------
+@integration
 def test_up_twice_is_harmless_and_fast(stack: Settings) -> None:
     if stack.stack_mode != "local":
         pytest.skip("only the local stack starts processes")
@@ -294,6 +307,7 @@ def test_up_twice_is_harmless_and_fast(stack: Settings) -> None:
     assert status(stack) is True
 
 
+@integration
 def test_up_refuses_a_port_held_by_another_process(stack: Settings, tmp_path: Path) -> None:
     if stack.stack_mode != "local":
         pytest.skip("only the local stack starts processes")
@@ -310,6 +324,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@integration
 def test_down_stops_only_what_up_started(stack: Settings, tmp_path: Path) -> None:
     if stack.stack_mode != "local":
         pytest.skip("only the local stack starts processes")
@@ -341,3 +356,61 @@ def test_down_stops_only_what_up_started(stack: Settings, tmp_path: Path) -> Non
     down(settings)
     assert not redis.pid_file.exists()
     assert status(settings) is False
+
+
+# -- docker-compose.yml ----------------------------------------------------------------------
+def _compose_services(text: str) -> dict[str, str]:
+    """Each service's block of text, by name (the file's own layout: two-space indents)."""
+    body = text.split("\nservices:\n", 1)[1].split("\nvolumes:\n", 1)[0]
+    parts = re.split(r"^  ([a-z0-9-]+):\n", body, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_compose_file_has_the_stack_and_the_project_services() -> None:
+    text = (REPO_ROOT / "docker-compose.yml").read_text()
+    services = _compose_services(text)
+    assert set(services) == {"kafka", "postgres", "redis", "s3", "worker", "api"}
+    # The same broker version as the local stack's pom, KRaft mode, no ZooKeeper anywhere.
+    assert f"image: apache/kafka:{kafka_version()}\n" in services["kafka"]
+    assert "KAFKA_PROCESS_ROLES: broker,controller" in services["kafka"]
+    assert "zookeeper" not in text.lower()
+    assert "image: timescale/timescaledb:latest-pg15" in services["postgres"]
+    assert "image: versity/versitygw:" in services["s3"]
+    assert "minio/minio" not in text
+    # Host ports: the local stack's, on loopback only.
+    published = re.findall(r'- "([0-9.]+):(\d+):\d+"', text)
+    assert {ip for ip, _ in published} == {"127.0.0.1"}
+    assert {int(port) for _, port in published} == {19092, 15432, 16379, 17070, 18000}
+    # The project's own services: built here, pointed at the others by service name.
+    env = text.split("x-brrr-env: &brrr-env\n", 1)[1].split("\n\n", 1)[0]
+    assert "BRRR_KAFKA_BOOTSTRAP_SERVERS: kafka:9092" in env
+    assert "BRRR_POSTGRES_URL: postgresql://brrr:brrr@postgres:5432/brrr" in env
+    assert "BRRR_REDIS_URL: redis://redis:6379/0" in env
+    assert "BRRR_S3_ENDPOINT: s3:7070" in env
+    for name, command in (("worker", "worker"), ("api", "api")):
+        assert "build: ." in services[name]
+        assert f'command: ["{command}"]' in services[name]
+        assert "<<: *brrr-env" in services[name]
+    assert (REPO_ROOT / "Dockerfile").read_text().count('ENTRYPOINT ["brrr"]') == 1
+
+
+def _compose_command() -> list[str] | None:
+    """``docker compose`` (CLI plugin) or ``docker-compose``, when one is installed."""
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    return ["docker-compose"] if shutil.which("docker-compose") else None
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    command = _compose_command()
+    if command is None:
+        pytest.skip("no docker compose client here (the structural test above still ran)")
+    proc = subprocess.run(
+        [*command, "-f", str(REPO_ROOT / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
