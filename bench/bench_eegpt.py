@@ -1,0 +1,217 @@
+"""Benchmark of EEGPT feature extraction: fp32 against dynamic int8, speed and fidelity.
+
+On ``--windows`` synthetic 4 s windows of 19 channels (half normal background, half with
+periodic discharges), at batch ``--batch-size`` and ``--threads`` torch threads, prints and
+writes to ``bench/results/eegpt.json``:
+
+- windows per second and ms per window of the fp32 and the int8 extractor (best and median of
+  ``--repeats`` timed passes after one warm-up batch, fp32 and int8 interleaved so both see
+  the same machine load), and their ratio;
+- feature fidelity of int8 against fp32 on the same weights: per-window cosine (mean, min), the
+  centred cosine (window-dependent part), relative L2;
+- agreement of verdicts: a linear probe trained on the fp32 features of the labelled windows,
+  applied to the fp32 and to the int8 features.
+
+Without ``--checkpoint`` the weights are random (``random-dev``): the speed is that of the real
+architecture, but the fidelity figures are only a check of the quantized path; with random
+weights the features vary little between windows, which flatters the plain cosine.
+
+Usage: ``python bench/bench_eegpt.py [--windows 64] [--batch-size 8] [--threads 2]
+[--repeats 3] [--checkpoint PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _labelled_windows(n_windows: int, seed: int = 3) -> tuple[Any, np.ndarray]:
+    """``n_windows`` windows of 19 channels at 256 Hz: normal first half, discharges second."""
+    from processors.synthetic import InjectedEvent, generate_eeg
+    from processors.types import WindowBatch
+
+    half = max(1, n_windows // 2)
+    duration_s = 4.0 * half
+    normal = generate_eeg(duration_s, seed=seed)
+    gpd = InjectedEvent("gpd", onset_s=0.5, duration_s=duration_s - 1.0, rate_hz=1.0)
+    abnormal = generate_eeg(duration_s, seed=seed + 1, events=[gpd])
+    parts = []
+    for sig in (normal, abnormal):
+        n_ch = len(sig.ch_names)
+        parts.append(sig.data_uv[:, : half * 1024].reshape(n_ch, half, 1024).transpose(1, 0, 2))
+    data = np.concatenate(parts).astype(np.float32)
+    labels = np.repeat([0, 1], half)
+    batch = WindowBatch(
+        data_uv=data,
+        ch_names=list(normal.ch_names),
+        sfreq_hz=256.0,
+        start_s=np.arange(len(data)) * 4.0,
+        index=np.arange(len(data)),
+    )
+    return batch, labels
+
+
+def _time_pass(extractor: Any, batch: Any, batch_size: int) -> tuple[float, float, np.ndarray]:
+    """Wall-clock and process CPU seconds of one pass (CPU time is less sensitive to other
+    processes on a shared machine)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    features = extractor.extract(batch, batch_size=batch_size)
+    return time.perf_counter() - t0, time.process_time() - c0, features
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from processors.features import feature_fidelity, load_eegpt
+    from processors.probe import train_probe
+    from processors.types import WindowBatch
+
+    torch.set_num_threads(args.threads)
+    batch, labels = _labelled_windows(args.windows)
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+
+    extractors, load_s = {}, {}
+    for precision in ("fp32", "int8"):
+        t0 = time.perf_counter()
+        extractors[precision] = load_eegpt(
+            checkpoint,
+            ch_names=batch.ch_names,
+            allow_random_weights=checkpoint is None,
+            int8=precision == "int8",
+            n_threads=args.threads,
+        )
+        load_s[precision] = time.perf_counter() - t0
+
+    warm = WindowBatch(
+        batch.data_uv[: args.batch_size],
+        batch.ch_names,
+        batch.sfreq_hz,
+        batch.start_s[: args.batch_size],
+        batch.index[: args.batch_size],
+    )
+    for ex in extractors.values():
+        ex.extract(warm, batch_size=args.batch_size)
+
+    times: dict[str, list[float]] = {"fp32": [], "int8": []}
+    cpu: dict[str, list[float]] = {"fp32": [], "int8": []}
+    features: dict[str, np.ndarray] = {}
+    for _ in range(args.repeats):
+        for precision, ex in extractors.items():
+            elapsed, cpu_s, feats = _time_pass(ex, batch, args.batch_size)
+            times[precision].append(elapsed)
+            cpu[precision].append(cpu_s)
+            features[precision] = feats
+
+    n = batch.n_windows
+    speed = {}
+    for precision, ts in times.items():
+        best, median = min(ts), statistics.median(ts)
+        speed[precision] = {
+            "windows_per_s_best": n / best,
+            "windows_per_s_median": n / median,
+            "ms_per_window_best": 1000 * best / n,
+            "ms_per_window_median": 1000 * median / n,
+            "cpu_ms_per_window_median": 1000 * statistics.median(cpu[precision]) / n,
+            "passes_s": ts,
+            "load_s": load_s[precision],
+        }
+    probe = train_probe(features["fp32"], labels, weights_id=extractors["fp32"].weights_id)
+    fidelity = feature_fidelity(features["fp32"], features["int8"], probe=probe)
+    return {
+        "benchmark": "eegpt",
+        "weights_id": extractors["fp32"].weights_id,
+        "model_version": extractors["fp32"].model_version,
+        "n_windows": n,
+        "n_channels": len(extractors["fp32"].channels_used),
+        "n_features": int(features["fp32"].shape[1]),
+        "batch_size": args.batch_size,
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "speed": speed,
+        "int8_speedup_best": speed["int8"]["windows_per_s_best"]
+        / speed["fp32"]["windows_per_s_best"],
+        "int8_speedup_median": speed["int8"]["windows_per_s_median"]
+        / speed["fp32"]["windows_per_s_median"],
+        "fidelity": fidelity,
+        "fidelity_note": (
+            "random weights: fidelity is a plumbing check only"
+            if checkpoint is None
+            else "measured on the configured checkpoint"
+        ),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "load_average_at_end": os.getloadavg(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "processor": platform.processor() or platform.machine(),
+        },
+    }
+
+
+def _print(result: dict[str, Any]) -> None:
+    s, f = result["speed"], result["fidelity"]
+    print(
+        f"EEGPT ({result['model_version']}, weights {result['weights_id']}): "
+        f"{result['n_windows']} windows x {result['n_channels']} channels, batch "
+        f"{result['batch_size']}, {result['threads']} threads, best/median of "
+        f"{result['repeats']} passes"
+    )
+    for precision in ("fp32", "int8"):
+        p = s[precision]
+        print(
+            f"  {precision}: {p['windows_per_s_best']:6.1f} windows/s best "
+            f"({p['ms_per_window_best']:6.1f} ms/window), median {p['windows_per_s_median']:6.1f} "
+            f"windows/s ({p['ms_per_window_median']:6.1f} ms/window); CPU "
+            f"{p['cpu_ms_per_window_median']:6.1f} ms/window; load {p['load_s']:.1f} s"
+        )
+    print(
+        f"  int8 speed-up: x{result['int8_speedup_best']:.2f} (best), "
+        f"x{result['int8_speedup_median']:.2f} (median)"
+    )
+    print(
+        f"  int8 vs fp32 features: cosine mean {f['mean_cosine']:.4f}, min {f['min_cosine']:.4f}; "
+        f"centred cosine {f['mean_centred_cosine']:.3f}; relative L2 {f['relative_l2']:.4f}"
+    )
+    print(
+        f"  probe verdicts (trained on fp32): agreement {100 * f['verdict_agreement']:.1f} %, "
+        f"max |dP| {f['max_probability_difference']:.3f}  [{result['fidelity_note']}]"
+    )
+    print(
+        f"  peak RSS {result['peak_rss_mb']:.0f} MB; load average at end "
+        f"{result['machine']['load_average_at_end'][0]:.1f} on {result['machine']['cpu_count']} "
+        "CPUs"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--windows", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--checkpoint", default=None, help="EEGPT checkpoint (default: random)")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "eegpt.json"))
+    args = parser.parse_args()
+    result = run(args)
+    _print(result)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
