@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.signal import butter, sosfiltfilt, welch
@@ -203,3 +205,16 @@ def test_bad_batches_get_typed_errors() -> None:
     empty = WindowBatch(x[:0], ["C3", "C4"], 256.0, np.array([]), np.array([]))
     with pytest.raises(RecordingTooShort, match="empty"):
         qeeg_features(empty)
+
+
+def test_real_recording_alpha(real_data_dir: Path) -> None:
+    """The real OpenBCI recording (awake at first, eyes closed) has a clear ~10 Hz PDR."""
+    from processors.io import read_recording
+    from processors.preprocessing import window_recording
+
+    rec = read_recording(real_data_dir / "openbci_sleep_125hz.bdf")
+    f = qeeg_features(window_recording(rec))
+    found = np.isfinite(f.pdr_hz)
+    assert found.mean() >= 0.8
+    assert 9.0 <= np.median(f.pdr_hz[found]) <= 11.0
+    assert set(f.asymmetry_by_pair) == {"F3-F4", "C3-C4", "P3-P4", "O1-O2"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,3 +126,17 @@ def test_low_rate_and_bad_samples() -> None:
         analyze_sleep(y, 128.0, ["C3"])
     with pytest.raises(ValueError, match="one row per name"):
         analyze_sleep(y, 128.0, ["C3", "C4"])
+
+
+def test_real_openbci_recording(real_data_dir: Path) -> None:
+    """A real 4.1 min sleep-lab recording (BDF, 125 Hz): too short by default; staged on C4
+    when the minimum is lowered, one stage per 30 s epoch."""
+    from processors.io import read_recording
+
+    rec = read_recording(real_data_dir / "openbci_sleep_125hz.bdf")
+    res = stage_sleep(rec)
+    assert res.status == "skipped" and "4.1 min" in res.reason
+    short_ok = stage_sleep(rec, min_duration_s=60.0)
+    assert short_ok.status == "completed" and short_ok.eeg_channel == "C4"
+    assert len(short_ok.hypnogram) == int(rec.duration_s // 30) == 8
+    assert short_ok.time_in_bed_min == pytest.approx(4.0)
