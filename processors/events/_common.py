@@ -1,0 +1,168 @@
+"""Shared helpers of the event detectors: input checks, filters, geometry, running baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage, signal
+
+from processors.errors import EEGError, NonFiniteSamples, WrongSamplingRate
+
+#: The detectors need at least this rate to see 20 ms spikes and 20-45 Hz muscle activity.
+MIN_SFREQ_HZ = 100.0
+
+
+class InvalidSignalError(EEGError, ValueError):
+    """A signal handed to a detector with the wrong shape or channel list."""
+
+    code = "invalid_signal"
+
+
+def check_signal(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> np.ndarray:
+    """Validate a detector's input and return it as a float64 (channels, samples) array.
+
+    Raises
+    ------
+    InvalidSignalError
+        Not two-dimensional, or a channel count that differs from ``ch_names``.
+    WrongSamplingRate
+        A rate under 100 Hz.
+    NonFiniteSamples
+        NaN or infinite samples.
+    """
+    x = np.asarray(data_uv, dtype=float)
+    if x.ndim != 2:
+        raise InvalidSignalError(
+            f"data_uv must be (n_channels, n_samples) in microvolts, got shape {x.shape}; "
+            "pass a 2-D array (e.g. raw.get_data() * 1e6)"
+        )
+    if x.shape[0] != len(ch_names):
+        raise InvalidSignalError(
+            f"data_uv has {x.shape[0]} channels but ch_names lists {len(ch_names)}; "
+            "give one name per row"
+        )
+    if not (np.isfinite(sfreq_hz) and sfreq_hz >= MIN_SFREQ_HZ):
+        raise WrongSamplingRate(
+            f"event detection needs a sampling rate of at least {MIN_SFREQ_HZ:.0f} Hz, got "
+            f"{sfreq_hz}; resample the recording to 256 Hz first"
+        )
+    if not np.all(np.isfinite(x)):
+        bad = [ch_names[i] for i in np.flatnonzero(~np.isfinite(x).all(axis=1))]
+        raise NonFiniteSamples(
+            f"NaN or infinite samples on {bad}; interpolate or drop them before event detection"
+        )
+    return x
+
+
+@lru_cache(maxsize=32)
+def _sos(lo_hz: float | None, hi_hz: float | None, sfreq_hz: float, order: int) -> np.ndarray:
+    nyq = sfreq_hz / 2.0
+    hi_hz = None if hi_hz is None else min(hi_hz, 0.9 * nyq)
+    if lo_hz and hi_hz:
+        return signal.butter(order, [lo_hz, hi_hz], btype="bandpass", fs=sfreq_hz, output="sos")
+    if lo_hz:
+        return signal.butter(order, lo_hz, btype="highpass", fs=sfreq_hz, output="sos")
+    return signal.butter(order, hi_hz, btype="lowpass", fs=sfreq_hz, output="sos")
+
+
+def bandpass(
+    x: np.ndarray, sfreq_hz: float, lo_hz: float | None, hi_hz: float | None, order: int = 4
+) -> np.ndarray:
+    """Zero-phase Butterworth band-pass (``sosfiltfilt``), so event timing is not shifted."""
+    if x.shape[-1] < 3 * (2 * order + 1):
+        return x - x.mean(axis=-1, keepdims=True)
+    return signal.sosfiltfilt(_sos(lo_hz, hi_hz, float(sfreq_hz), order), x, axis=-1)
+
+
+def running_robust_sd(
+    x: np.ndarray, sfreq_hz: float, block_s: float = 1.0, span_blocks: int = 9
+) -> np.ndarray:
+    """Local background scale per channel and sample: the median absolute deviation of
+    1 s blocks (scaled to a Gaussian standard deviation; every second sample, which halves
+    the cost), then a running median over ``span_blocks`` blocks, so that neither a
+    transient nor a train of them raises its own background much."""
+    n_ch, n = x.shape
+    blk = max(1, round(block_s * sfreq_hz))
+    n_blk = max(1, n // blk)
+    if n < blk:
+        blk = n
+    y = x[:, : n_blk * blk].reshape(n_ch, n_blk, blk)
+    y = y[:, :, ::2]
+    med = np.median(y, axis=2, keepdims=True)
+    mad = 1.4826 * np.median(np.abs(y - med), axis=2)
+    if n_blk > 1:
+        mad = ndimage.median_filter(mad, size=(1, min(span_blocks, n_blk)), mode="nearest")
+    idx = np.minimum(np.arange(n) // blk, n_blk - 1)
+    return mad[:, idx]
+
+
+@lru_cache(maxsize=8)
+def _montage_positions() -> dict[str, np.ndarray]:
+    from processors.montage import standard_1020_montage
+
+    pos = standard_1020_montage().get_positions()["ch_pos"]
+    return {k.lower(): np.asarray(v) for k, v in pos.items()}
+
+
+def positions_m(ch_names: Sequence[str]) -> np.ndarray | None:
+    """Electrode positions (m) when every channel is a standard_1020 name, else None."""
+    table = _montage_positions()
+    try:
+        return np.array([table[c.lower()] for c in ch_names])
+    except KeyError:
+        return None
+
+
+def neighbour_matrix(ch_names: Sequence[str], max_distance_m: float = 0.075) -> np.ndarray:
+    """Boolean adjacency of electrodes closer than ``max_distance_m`` (about one 10-20
+    inter-electrode distance); with unknown positions every pair counts as neighbours."""
+    pos = positions_m(ch_names)
+    n = len(ch_names)
+    if pos is None:
+        return ~np.eye(n, dtype=bool)
+    d = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
+    return (d < max_distance_m) & ~np.eye(n, dtype=bool)
+
+
+def hemisphere_sides(ch_names: Sequence[str]) -> np.ndarray:
+    """-1 left, +1 right, 0 midline, from positions or from 10-20 naming (odd = left)."""
+    pos = positions_m(ch_names)
+    if pos is not None:
+        x = pos[:, 0]
+        return np.where(x < -0.005, -1, np.where(x > 0.005, 1, 0))
+    sides = []
+    for name in ch_names:
+        tail = name.rstrip(".").strip()
+        digit = tail[-1] if tail else ""
+        sides.append(-1 if digit in "13579" and digit else (1 if digit in "2468" and digit else 0))
+    return np.array(sides)
+
+
+def runs(mask: np.ndarray) -> np.ndarray:
+    """(start, stop) index pairs of the runs of True in a 1-D boolean array."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    edges = np.flatnonzero(np.diff(m.astype(np.int8)))
+    return edges.reshape(-1, 2)
+
+
+def merge_runs(pairs: np.ndarray, max_gap: int) -> np.ndarray:
+    """Merge (start, stop) runs separated by at most ``max_gap`` units."""
+    if len(pairs) == 0:
+        return pairs.reshape(0, 2)
+    out = [list(pairs[0])]
+    for a, b in pairs[1:]:
+        if a - out[-1][1] <= max_gap:
+            out[-1][1] = b
+        else:
+            out.append([a, b])
+    return np.array(out)
+
+
+def flat_channels(x: np.ndarray, threshold_uv: float = 1.0) -> np.ndarray:
+    """Channels whose robust scale (over the whole record, on every 4th sample) is under
+    ``threshold_uv``: no signal."""
+    sub = x[:, ::4]
+    med = np.median(sub, axis=1, keepdims=True)
+    return 1.4826 * np.median(np.abs(sub - med), axis=1) < threshold_uv

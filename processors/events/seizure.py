@@ -1,0 +1,228 @@
+"""Electrographic seizures: rhythmic activity above 2.5 Hz lasting at least 10 s.
+
+Each channel is cut into 2 s epochs (1 s step). An epoch is ictal on a channel when
+
+- its line length (Esteller et al. 2001), the summed absolute first difference that grows
+  with both amplitude and frequency, is several times the channel's background (the median
+  over the record, in the manner of Gotman 1982 comparing each epoch with the background), and
+- its activity is rhythmic: a dominant frequency above 2.5 Hz (ACNS 2021) that carries a
+  large share of the 1-20 Hz power.
+
+Ictal epochs on at least two channels make an ictal second; runs of them are merged across
+gaps of up to 2 s and kept when they last at least 10 s. The seizure burden is the share of
+the record inside seizures.
+
+References
+----------
+Esteller R, Echauz J, Tcheng T, Litt B, Pless B. Line length: an efficient feature for seizure
+onset detection. Proc 23rd IEEE EMBS Conference, 1707-1710, 2001.
+Gotman J. Automatic recognition of epileptic seizures in the EEG. Electroencephalogr Clin
+Neurophysiol 54(5):530-540, 1982.
+Hirsch LJ et al. American Clinical Neurophysiology Society's Standardized Critical Care EEG
+Terminology: 2021 Version. J Clin Neurophysiol 38(1):1-29, 2021.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from processors.events._common import (
+    bandpass,
+    check_signal,
+    flat_channels,
+    merge_runs,
+    positions_m,
+    runs,
+)
+from processors.events._types import Event
+
+EPOCH_S = 2.0
+STEP_S = 1.0
+MIN_DURATION_S = 10.0
+MAX_GAP_S = 2.0
+#: line length over the channel's median line length
+LINE_LENGTH_RATIO = 2.5
+#: lower ratio that extends a detected seizure back to its onset
+ONSET_LL_RATIO = 1.5
+ONSET_OFFSET_S = 0.5
+#: ACNS 2021: rhythmic activity faster than 2.5 Hz
+MIN_FREQUENCY_HZ = 2.5
+#: share of the 1-20 Hz power within 1 Hz of the dominant frequency
+MIN_RHYTHMICITY = 0.45
+MIN_CHANNELS = 2
+BAND_HZ = (1.0, 20.0)
+
+
+def seizure_features(
+    data_uv: np.ndarray, sfreq_hz: float, filtered: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Per channel and 2 s epoch: line-length ratio, dominant frequency and rhythmicity.
+
+    Returns
+    -------
+    dict
+        ``ll_ratio``, ``dominant_hz``, ``rhythmicity`` of shape (n_channels, n_epochs) and
+        ``epoch_start_s`` of shape (n_epochs,).
+    """
+    x = np.asarray(data_uv, dtype=float)
+    y = bandpass(x, sfreq_hz, *BAND_HZ) if filtered is None else filtered
+    win, step = round(EPOCH_S * sfreq_hz), round(STEP_S * sfreq_hz)
+    ep = np.lib.stride_tricks.sliding_window_view(y, win, axis=1)[:, ::step]
+    ll = np.abs(np.diff(ep, axis=2)).sum(axis=2)
+    base = np.median(ll, axis=1, keepdims=True)
+    ll_ratio = ll / np.maximum(base, 1e-9)
+    spec = np.abs(np.fft.rfft((ep - ep.mean(axis=2, keepdims=True)) * np.hanning(win), axis=2)) ** 2
+    freqs = np.fft.rfftfreq(win, 1.0 / sfreq_hz)
+    band = (freqs >= BAND_HZ[0]) & (freqs <= BAND_HZ[1])
+    p = spec[:, :, band]
+    f = freqs[band]
+    k = p.argmax(axis=2)
+    dominant = f[k]
+    # power within +-1 Hz of the peak (the Hann main lobe) over the whole band
+    near = np.abs(f[None, None, :] - dominant[:, :, None]) <= 1.0
+    rhythm = (p * near).sum(axis=2) / np.maximum(p.sum(axis=2), 1e-12)
+    return {
+        "ll_ratio": ll_ratio,
+        "dominant_hz": dominant,
+        "rhythmicity": rhythm,
+        "epoch_start_s": np.arange(ll.shape[1]) * STEP_S,
+    }
+
+
+def detect_seizures(
+    data_uv: np.ndarray,
+    sfreq_hz: float,
+    ch_names: Sequence[str],
+    *,
+    ll_ratio: float = LINE_LENGTH_RATIO,
+    min_duration_s: float = MIN_DURATION_S,
+    filtered: np.ndarray | None = None,
+) -> list[Event]:
+    """Electrographic seizures as ``seizure`` events.
+
+    Parameters
+    ----------
+    data_uv : ndarray, shape (n_channels, n_samples)
+        Continuous EEG in microvolts.
+    sfreq_hz : float
+        Sampling rate (at least 100 Hz).
+    ch_names : sequence of str
+        Channel names, one per row.
+    ll_ratio : float
+        Line length over the channel's median needed for an ictal epoch.
+    min_duration_s : float
+        Shortest seizure (ACNS 2021: 10 s).
+    filtered : ndarray, optional
+        The signal already band-passed 1-20 Hz.
+
+    Returns
+    -------
+    list of Event
+        ``details`` holds the dominant frequency at onset and at the end (evolution), the
+        peak line-length ratio and whether the pattern evolves.
+    """
+    x = check_signal(data_uv, sfreq_hz, ch_names)
+    if x.shape[1] < round(max(EPOCH_S, min_duration_s) * sfreq_hz):
+        return []
+    feats = seizure_features(x, sfreq_hz, filtered)
+    ictal = (
+        (feats["ll_ratio"] >= ll_ratio)
+        & (feats["dominant_hz"] > MIN_FREQUENCY_HZ)
+        & (feats["rhythmicity"] >= MIN_RHYTHMICITY)
+    )
+    ictal[flat_channels(x)] = False
+    n_needed = min(MIN_CHANNELS, x.shape[0])
+    per_epoch = ictal.sum(axis=0) >= n_needed
+    gap = round(MAX_GAP_S / STEP_S)
+    events = []
+    # Onset search: the first seconds of a seizure are often low in amplitude; walk back
+    # while the same channels stay rhythmic above 2.5 Hz at a lower line-length ratio.
+    weak = (
+        (feats["ll_ratio"] >= ONSET_LL_RATIO)
+        & (feats["dominant_hz"] > MIN_FREQUENCY_HZ)
+        & (feats["rhythmicity"] >= MIN_RHYTHMICITY)
+    )
+    dom_all = feats["dominant_hz"]
+    for a, b in merge_runs(runs(per_epoch), max_gap=gap):
+        core = ictal[:, a:b].mean(axis=1) >= 0.25
+        f0 = float(np.median(dom_all[:, a][ictal[:, a]])) if ictal[:, a].any() else 0.0
+        while a > 0 and (weak[core, a - 1] & (np.abs(dom_all[core, a - 1] - f0) <= 1.5)).any():
+            a -= 1
+        duration = (b - 1 - a) * STEP_S + EPOCH_S
+        if duration < min_duration_s:
+            continue
+        share = ictal[:, a:b].mean(axis=1)
+        if share.max() < 0.4:
+            continue  # ictal epochs wander between channels: no consistent rhythm
+        chans = [ch_names[c] for c in np.flatnonzero(share >= min(0.5, 0.8 * share.max()))]
+        active = ictal[:, a:b]
+        dom = np.where(active, feats["dominant_hz"][:, a:b], np.nan)
+        with np.errstate(all="ignore"):
+            f_track = np.nanmedian(dom, axis=0)
+        f_track = f_track[np.isfinite(f_track)]
+        n3 = max(1, min(3, f_track.size // 3))
+        f_on, f_off = float(np.median(f_track[:n3])), float(np.median(f_track[-n3:]))
+        llr = feats["ll_ratio"][:, a:b][active]
+        amp_on = (
+            float(np.median(feats["ll_ratio"][:, a : a + 3][active[:, :3]]))
+            if active[:, :3].any()
+            else 0.0
+        )
+        amp_off = (
+            float(np.median(feats["ll_ratio"][:, b - 3 : b][active[:, -3:]]))
+            if active[:, -3:].any()
+            else 0.0
+        )
+        evolving = abs(f_off - f_on) >= 1.0 or max(amp_on, amp_off) >= 1.5 * max(
+            min(amp_on, amp_off), 1e-9
+        )
+        if _is_posterior_rhythm(ch_names, chans, f_on, f_off):
+            continue
+        conf = 0.5 + 0.15 * np.tanh((np.median(llr) - ll_ratio) / 2) + 0.05 * min(len(chans), 5)
+        conf += 0.1 * min(duration / 30.0, 1.0)
+        events.append(
+            Event(
+                type="seizure",
+                subtype=None,
+                # an epoch turns ictal once about half of it is: the onset is mid-epoch
+                onset_s=float(feats["epoch_start_s"][a] + ONSET_OFFSET_S),
+                duration_s=float(duration),
+                channels=chans,
+                confidence=float(np.clip(conf, 0.0, 1.0)),
+                details={
+                    "onset_frequency_hz": round(f_on, 2),
+                    "end_frequency_hz": round(f_off, 2),
+                    "peak_line_length_ratio": round(float(llr.max()), 2),
+                    "evolving": bool(evolving),
+                },
+            )
+        )
+    return events
+
+
+#: the posterior dominant (alpha) rhythm band
+ALPHA_BAND_HZ = (7.5, 13.0)
+
+
+def _is_posterior_rhythm(
+    ch_names: Sequence[str], chans: Sequence[str], f_on: float, f_off: float
+) -> bool:
+    """A steady 7.5-13 Hz rhythm over the back of the head is the normal alpha rhythm
+    waxing, not a seizure: no evolution in frequency and a posterior field."""
+    lo, hi = ALPHA_BAND_HZ
+    if not (lo <= f_on <= hi and lo <= f_off <= hi and abs(f_off - f_on) < 1.0):
+        return False
+    pos = positions_m(chans) if chans else None
+    if pos is None:
+        return False
+    return bool(np.mean(pos[:, 1] < -0.02) >= 0.5)
+
+
+def seizure_burden_percent(events: Sequence[Event], duration_s: float) -> float:
+    """Share of the record (percent) inside seizure events."""
+    if duration_s <= 0:
+        return 0.0
+    total = sum(e.duration_s for e in events if e.type == "seizure")
+    return float(min(100.0, 100.0 * total / duration_s))

@@ -1,0 +1,337 @@
+"""Epileptiform discharges: spikes (20-70 ms) and sharp waves (70-200 ms).
+
+A half-wave detector in the manner of Gotman & Gloor (1976) and Gotman & Wang (1991): the
+signal is band-passed (1-35 Hz), every surface-negative apex is measured by its two
+half-waves (amplitude, duration, slope) and compared with the local background (a running
+robust standard deviation of the preceding and following seconds), and a discharge must be
+seen on at least two neighbouring electrodes at the same time (a field), which rejects
+single-electrode artifacts.
+
+References
+----------
+Gotman J, Gloor P. Automatic recognition and quantification of interictal epileptic activity
+in the human scalp EEG. Electroencephalogr Clin Neurophysiol 41(5):513-529, 1976.
+Gotman J, Wang LY. State-dependent spike detection: concepts and preliminary results.
+Electroencephalogr Clin Neurophysiol 79(1):11-19, 1991.
+Hirsch LJ et al. American Clinical Neurophysiology Society's Standardized Critical Care EEG
+Terminology: 2021 Version. J Clin Neurophysiol 38(1):1-29, 2021.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+from processors.events._common import (
+    bandpass,
+    check_signal,
+    flat_channels,
+    neighbour_matrix,
+    running_robust_sd,
+)
+from processors.events._types import Event
+from processors.events.artifacts import muscle_mask
+
+#: ACNS 2021 durations of the sharp transient itself.
+SPIKE_MAX_S = 0.070
+SHARP_WAVE_MAX_S = 0.200
+MIN_DURATION_S = 0.020
+#: half-wave amplitude (mean of the two) over the local background standard deviation, at
+#: the strongest channel of the field and at the others
+AMPLITUDE_RATIO = 7.0
+FIELD_RATIO = 4.0
+#: and never under this absolute amplitude, whatever the background
+MIN_AMPLITUDE_UV = 40.0
+#: mean half-wave slope over the background's slope scale (sharpness)
+SLOPE_RATIO = 1.6
+#: channels whose apexes fall within this span belong to one discharge
+FIELD_TOLERANCE_S = 0.020
+#: band in which half-waves are measured: removes drift, line noise and most muscle
+BAND_HZ = (1.0, 35.0)
+
+
+@dataclass
+class Discharge:
+    """One multichannel sharp transient (before it is called a spike, a sharp wave, or a
+    member of a periodic train)."""
+
+    apex_s: float
+    onset_s: float
+    duration_s: float
+    channels: list[str]
+    amplitude_uv: float
+    amplitude_ratio: float
+    slope_ratio: float
+    channel_amplitudes_uv: dict[str, float]
+
+    @property
+    def subtype(self) -> str:
+        return "spike" if self.duration_s < SPIKE_MAX_S else "sharp_wave"
+
+    @property
+    def confidence(self) -> float:
+        """Grows with the amplitude over background and the size of the field."""
+        z = 0.35 * (self.amplitude_ratio - AMPLITUDE_RATIO) + 0.3 * (len(self.channels) - 2)
+        return float(np.clip(0.55 + 0.45 * np.tanh(z / 2.0), 0.0, 1.0))
+
+
+def _half_wave_bases(
+    y: np.ndarray, apex: np.ndarray, max_len: int, hysteresis: np.ndarray, forward: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Measure the half-wave on one side of each apex.
+
+    Walking away from the apex, the half-wave ends at its highest point before the signal
+    falls back by more than ``hysteresis``; smaller reversals are ignored, as Gotman's
+    detector merges small interrupting half-waves into the larger one.
+
+    Returns
+    -------
+    length : ndarray of int
+        Samples from the apex to the top of the half-wave.
+    top : ndarray of float
+        Height of that top.
+    half_width : ndarray of float
+        Samples from the apex to where the half-wave reaches half its amplitude (linearly
+        interpolated): unlike the base, this does not wander with the background.
+    """
+    n = y.size
+    k = np.arange(len(apex))
+    steps = np.arange(1, max_len + 1)
+    idx = apex[:, None] + steps[None, :] if forward else apex[:, None] - steps[None, :]
+    valid = (idx >= 0) & (idx < n)
+    seg = np.where(valid, y[np.clip(idx, 0, n - 1)], -np.inf)
+    top = np.maximum.accumulate(seg, axis=1)
+    fell = seg < top - hysteresis[:, None]
+    stop = np.where(fell.any(axis=1), fell.argmax(axis=1), max_len)
+    masked = np.where(steps[None, :] <= stop[:, None], seg, -np.inf)
+    best = masked.argmax(axis=1)
+    top_val = masked[k, best]
+    level = 0.5 * (y[apex] + top_val)
+    above = seg >= level[:, None]
+    j = above.argmax(axis=1)  # first step at or above half amplitude
+    prev = np.where(j > 0, seg[k, np.maximum(j - 1, 0)], y[apex])
+    cur = seg[k, j]
+    frac = np.clip((level - prev) / np.maximum(cur - prev, 1e-9), 0.0, 1.0)
+    half_width = j + frac  # steps are 1-based: j=0 means between the apex and step 1
+    return best + 1, top_val, half_width
+
+
+def _context_sd(y: np.ndarray, apex: np.ndarray, sfreq_hz: float) -> np.ndarray:
+    """Robust scale of the second around each apex, leaving out the transient and its
+    after-going slow wave: a wave of a waxing rhythm (alpha, mu) has equally large
+    neighbours, an epileptiform discharge stands out from them."""
+    before = np.arange(-round(1.0 * sfreq_hz), -round(0.15 * sfreq_hz))
+    after = np.arange(round(0.4 * sfreq_hz), round(1.0 * sfreq_hz))
+    offs = np.concatenate([before, after])
+    idx = np.clip(apex[:, None] + offs[None, :], 0, y.size - 1)
+    seg = y[idx]
+    return 1.2533 * np.mean(np.abs(seg - seg.mean(axis=1, keepdims=True)), axis=1)
+
+
+#: base-to-base duration of a sharp transient over its width at half amplitude (2 for a
+#: triangle, about 2.5 for a Gaussian or a cusp-shaped spike)
+DURATION_PER_HALF_WIDTH = 2.3
+
+
+def find_discharges(
+    data_uv: np.ndarray,
+    sfreq_hz: float,
+    ch_names: Sequence[str],
+    *,
+    max_duration_s: float = SHARP_WAVE_MAX_S,
+    amplitude_ratio: float = AMPLITUDE_RATIO,
+    field_ratio: float = FIELD_RATIO,
+    slope_ratio: float = SLOPE_RATIO,
+    min_amplitude_uv: float = MIN_AMPLITUDE_UV,
+    min_channels: int = 2,
+    use_context: bool = True,
+    filtered: np.ndarray | None = None,
+) -> list[Discharge]:
+    """Surface-negative sharp transients with a field, measured by half-waves.
+
+    Parameters
+    ----------
+    data_uv : ndarray, shape (n_channels, n_samples)
+        Continuous EEG in microvolts.
+    sfreq_hz : float
+        Sampling rate.
+    ch_names : sequence of str
+        One name per row (standard 10-20 names give the neighbourhood of the field).
+    max_duration_s : float
+        Longest transient kept (0.2 s for spikes and sharp waves; periodic discharges may
+        last up to 0.5 s).
+    amplitude_ratio : float
+        Mean half-wave amplitude over the local background scale at the field's strongest
+        channel; the other channels of the field need ``field_ratio``.
+    field_ratio : float
+        The same ratio for the other channels of the field.
+    slope_ratio : float
+        Mean half-wave slope over the background's slope scale (sharpness).
+    min_amplitude_uv : float
+        Absolute floor of the mean half-wave amplitude at the strongest channel (half of
+        it on the others).
+    min_channels : int
+        Smallest field: at least this many channels, neighbours of one another.
+    use_context : bool
+        Also measure each transient against its own surrounding second (without the
+        transient and its after-going slow wave), so that one wave of a waxing rhythm is not
+        taken for a discharge. Periodic discharges turn this off: their neighbours are
+        discharges too.
+    filtered : ndarray, optional
+        The signal already band-passed in ``BAND_HZ`` (saves a filter pass).
+
+    Returns
+    -------
+    list of Discharge
+        In time order.
+    """
+    x = check_signal(data_uv, sfreq_hz, ch_names)
+    n_ch, n = x.shape
+    if n < int(sfreq_hz):
+        return []
+    y = bandpass(x, sfreq_hz, *BAND_HZ) if filtered is None else filtered
+    bg = running_robust_sd(y, sfreq_hz)
+    slope = np.diff(y, axis=1, prepend=y[:, :1]) * sfreq_hz
+    bg_slope = running_robust_sd(slope, sfreq_hz)
+    dead = flat_channels(x)
+    # Muscle bursts are full of sharp, high peaks: no discharge is called inside one.
+    muscle, blk = muscle_mask(x, sfreq_hz)
+    max_len = int(np.ceil(max_duration_s * sfreq_hz))
+
+    cand_t, cand_ch, cand_rows = [], [], []
+    for c in range(n_ch):
+        if dead[c]:
+            continue
+        floor = max(0.5 * min_amplitude_uv, field_ratio * float(np.min(bg[c])))
+        apex, _ = signal.find_peaks(-y[c], prominence=floor, wlen=2 * max_len + 1)
+        if apex.size == 0:
+            continue
+        amp_guess = -y[c, apex] + np.maximum(y[c, np.maximum(apex - max_len, 0)], 0)
+        hyst = np.maximum(0.15 * np.abs(amp_guess), 3.0)
+        d1, top1, w1 = _half_wave_bases(y[c], apex, max_len, hyst, forward=False)
+        d2, top2, w2 = _half_wave_bases(y[c], apex, max_len, hyst, forward=True)
+        a1, a2 = top1 - y[c, apex], top2 - y[c, apex]
+        amp = 0.5 * (a1 + a2)
+        dur_s = DURATION_PER_HALF_WIDTH * (w1 + w2) / sfreq_hz
+        lead = DURATION_PER_HALF_WIDTH * w1
+        mean_slope = 0.5 * (a1 / d1 + a2 / d2) * sfreq_hz
+        ratio = amp / np.maximum(bg[c, apex], 0.5)
+        if use_context:
+            ctx = amp / np.maximum(_context_sd(y[c], apex, sfreq_hz), 0.5)
+            ratio = np.minimum(ratio, ctx)
+        sratio = mean_slope / np.maximum(bg_slope[c, apex], 1.0)
+        ok = (
+            (ratio >= field_ratio)
+            & (amp >= 0.5 * min_amplitude_uv)
+            & (sratio >= 0.5 * slope_ratio)
+            & (dur_s >= MIN_DURATION_S)
+            & (dur_s <= max_duration_s)
+            & (np.minimum(a1, a2) >= 0.3 * np.maximum(a1, a2))
+        )
+        if muscle.shape[1]:
+            ok &= ~muscle[c, np.minimum(apex // blk, muscle.shape[1] - 1)]
+        for k in np.flatnonzero(ok):
+            cand_t.append(int(apex[k]))
+            cand_ch.append(c)
+            cand_rows.append((float(lead[k]), float(dur_s[k]), float(amp[k]), float(ratio[k]),
+                              float(sratio[k])))  # fmt: skip
+    found = _group_field(cand_t, cand_ch, cand_rows, sfreq_hz, list(ch_names), min_channels)
+    return [
+        d
+        for d in found
+        if d.amplitude_ratio >= amplitude_ratio
+        and d.amplitude_uv >= min_amplitude_uv
+        and d.slope_ratio >= slope_ratio
+    ]
+
+
+def _group_field(
+    cand_t: list[int],
+    cand_ch: list[int],
+    rows: list[tuple[float, float, float, float, float]],
+    sfreq_hz: float,
+    ch_names: list[str],
+    min_channels: int,
+) -> list[Discharge]:
+    """Group channel detections whose apexes coincide into multichannel discharges."""
+    if not cand_t:
+        return []
+    order = np.argsort(cand_t, kind="stable")
+    t = np.asarray(cand_t)[order]
+    ch = np.asarray(cand_ch)[order]
+    feats = np.asarray(rows)[order]
+    tol = max(1, round(FIELD_TOLERANCE_S * sfreq_hz))
+    breaks = np.flatnonzero(np.diff(t) > tol) + 1
+    adjacency = neighbour_matrix(ch_names)
+    min_channels = min(min_channels, len(ch_names))
+    out: list[Discharge] = []
+    for grp in np.split(np.arange(t.size), breaks):
+        chans = np.unique(ch[grp])
+        if chans.size < min_channels:
+            continue
+        if min_channels >= 2 and not adjacency[np.ix_(chans, chans)].any():
+            continue  # scattered coincidences, not one field
+        best = grp[np.argmax(feats[grp, 3])]
+        amps: dict[str, float] = {}
+        for g in grp:
+            name = ch_names[ch[g]]
+            amps[name] = max(amps.get(name, 0.0), float(feats[g, 2]))
+        apex_s = t[best] / sfreq_hz
+        out.append(
+            Discharge(
+                apex_s=float(apex_s),
+                onset_s=float(apex_s - feats[best, 0] / sfreq_hz),
+                duration_s=float(feats[best, 1]),
+                channels=[ch_names[c] for c in chans],
+                amplitude_uv=float(feats[best, 2]),
+                amplitude_ratio=float(feats[best, 3]),
+                slope_ratio=float(feats[best, 4]),
+                channel_amplitudes_uv=amps,
+            )
+        )
+    return out
+
+
+def discharge_to_event(d: Discharge) -> Event:
+    """An isolated discharge as an ``epileptiform`` event."""
+    return Event(
+        type="epileptiform",
+        subtype=d.subtype,
+        onset_s=d.onset_s,
+        duration_s=d.duration_s,
+        channels=list(d.channels),
+        confidence=d.confidence,
+        details={
+            "apex_s": round(d.apex_s, 4),
+            "amplitude_uv": round(d.amplitude_uv, 1),
+            "amplitude_ratio": round(d.amplitude_ratio, 2),
+            "slope_ratio": round(d.slope_ratio, 2),
+        },
+    )
+
+
+def detect_spikes(
+    data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str], **kwargs: float
+) -> list[Event]:
+    """Spikes and sharp waves as ``epileptiform`` events (subtype ``spike`` or ``sharp_wave``).
+
+    Parameters
+    ----------
+    data_uv : ndarray, shape (n_channels, n_samples)
+        Continuous EEG in microvolts (band-passed 0.5-45 Hz or raw).
+    sfreq_hz : float
+        Sampling rate (at least 100 Hz).
+    ch_names : sequence of str
+        Channel names, one per row.
+    **kwargs
+        Thresholds passed to :func:`find_discharges`.
+
+    Returns
+    -------
+    list of Event
+        One per discharge, onset at the start of its first half-wave.
+    """
+    return [discharge_to_event(d) for d in find_discharges(data_uv, sfreq_hz, ch_names, **kwargs)]
