@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -128,7 +129,8 @@ def start_detached(
     env : dict or None
         Its environment (None: this process's).
     user : str or None
-        Run as this OS user (only possible as root; PostgreSQL refuses to run as root).
+        Run as this OS user, with its own primary group and no supplementary group (only
+        possible as root; PostgreSQL refuses to run as root).
 
     Returns
     -------
@@ -147,12 +149,23 @@ def start_detached(
             stderr=subprocess.STDOUT,
             cwd=cwd,
             env=env,
-            user=user,
+            **as_user(user),
             start_new_session=True,
             close_fds=True,
         )
     pid_file.write_text(f"{proc.pid}\n")
     return proc.pid
+
+
+def as_user(user: str | None) -> dict:
+    """``subprocess`` keyword arguments that run a child as ``user`` (nothing when None).
+
+    The group matters as much as the user: a child that kept root's group would be refused
+    by any folder whose group bits are closed (a ``mktemp -d`` folder is ``rwx------``).
+    """
+    if user is None:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
 def stop_pid(pid: int, *, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> bool:

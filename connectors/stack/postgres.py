@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from connectors.stack._install import apt_install
-from connectors.stack._process import StackError, start_detached
+from connectors.stack._process import StackError, as_user, start_detached
 from connectors.stack._service import Service
 
 PG_MAJOR = 15
@@ -189,7 +189,7 @@ class Postgres(Service):
         ]
         proc = subprocess.run(
             argv, capture_output=True, text=True, cwd=self.pgdata, env=self._env(),
-            user=self.os_user,
+            **as_user(self.os_user),
         )  # fmt: skip
         if proc.returncode != 0:
             raise StackError(
