@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from processors.errors import ModelUnavailable, NonFiniteSamples
+from processors.errors import EEGError, ModelUnavailable, NonFiniteSamples
 from processors.qeeg import QEEGFeatures, qeeg_features
 from processors.types import TriagePriority, WindowBatch
 
@@ -97,6 +97,13 @@ URGENT_EVENT_TYPES: frozenset[str] = frozenset({"seizure", "burst_suppression", 
 EVENT_MIN_CONFIDENCE: float = 0.5
 #: Windows needed before the verdict's confidence can approach its full value.
 _PRIOR_WINDOWS: float = 2.0
+
+
+class WindowScoreError(EEGError, ValueError):
+    """Window scores or quality weights that cannot be aggregated (empty, outside [0, 1],
+    negative, or of mismatched lengths)."""
+
+    code = "invalid_window_scores"
 
 
 class SupportsPredictProba(Protocol):
@@ -364,22 +371,24 @@ def aggregate_abnormality(
     ------
     NonFiniteSamples
         Non-finite scores or weights.
-    ValueError
+    WindowScoreError
         Empty scores, scores outside [0, 1], negative weights or mismatched lengths.
     """
     scores = np.asarray(window_scores, dtype=np.float64).ravel()
     if scores.size == 0:
-        raise ValueError("no window scores to aggregate: the recording gave no usable window.")
+        raise WindowScoreError(
+            "no window scores to aggregate: the recording gave no usable window."
+        )
     if not np.isfinite(scores).all():
         raise NonFiniteSamples("window scores hold NaN or infinite values; rescore the windows.")
     if (scores < 0).any() or (scores > 1).any():
-        raise ValueError("window scores must lie in [0, 1] (probabilities).")
+        raise WindowScoreError("window scores must lie in [0, 1] (probabilities).")
     if quality_weights is None:
         weights = np.ones_like(scores)
     else:
         weights = np.asarray(quality_weights, dtype=np.float64).ravel()
         if weights.shape != scores.shape:
-            raise ValueError(
+            raise WindowScoreError(
                 f"{weights.size} quality weights for {scores.size} window scores: give one "
                 "weight per window."
             )

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import mne
 import numpy as np
 
-from processors.errors import NonFiniteSamples, WrongSamplingRate
+from processors.errors import EEGError, NonFiniteSamples, WrongSamplingRate
 
 #: Stage labels of the hypnogram (AASM): wake, N1, N2, N3, REM.
 STAGES: tuple[str, ...] = ("W", "N1", "N2", "N3", "R")
@@ -60,6 +60,13 @@ _YASA_TO_STAGE: dict[str, str] = {
     "REM": "R",
     "R": "R",
 }
+
+
+class SleepInputError(EEGError, ValueError):
+    """Input that sleep staging cannot take: data and channel names that disagree, an EOG of
+    another length, an unknown stage label, or an object that is not a recording."""
+
+    code = "invalid_sleep_input"
 
 
 @dataclass
@@ -157,11 +164,16 @@ def sleep_statistics(hypnogram: Sequence[str], epoch_s: float = EPOCH_S) -> dict
         ``stage_minutes``, ``stage_percent`` (of time in bed), ``time_in_bed_min``,
         ``total_sleep_time_min``, ``sleep_efficiency_percent``, and
         ``sleep_onset_latency_min`` and ``waso_min`` (None when no sleep was scored).
+
+    Raises
+    ------
+    SleepInputError
+        A label other than W, N1, N2, N3, R.
     """
     hyp = np.asarray(list(hypnogram), dtype=object)
     unknown = sorted({str(s) for s in hyp} - set(STAGES))
     if unknown:
-        raise ValueError(f"unknown sleep stages {unknown}; use {', '.join(STAGES)}.")
+        raise SleepInputError(f"unknown sleep stages {unknown}; use {', '.join(STAGES)}.")
     epoch_min = epoch_s / 60.0
     n = hyp.size
     minutes = {s: float(np.sum(hyp == s)) * epoch_min for s in STAGES}
@@ -234,7 +246,7 @@ def analyze_sleep(
         NaN or infinite samples in the chosen channels.
     WrongSamplingRate
         A non-positive sampling rate.
-    ValueError
+    SleepInputError
         ``data_uv`` and ``ch_names`` disagree, or ``eog_uv`` has another length.
 
     References
@@ -243,7 +255,7 @@ def analyze_sleep(
     """
     data_uv = np.asarray(data_uv)
     if data_uv.ndim != 2 or data_uv.shape[0] != len(ch_names):
-        raise ValueError(
+        raise SleepInputError(
             f"data_uv must be (n_channels, n_samples) with one row per name: got shape "
             f"{data_uv.shape} for {len(ch_names)} channel names."
         )
@@ -275,7 +287,7 @@ def analyze_sleep(
     if eog_uv is not None:
         eog_uv = np.asarray(eog_uv).ravel()
         if eog_uv.size != eeg.size:
-            raise ValueError(
+            raise SleepInputError(
                 f"eog_uv has {eog_uv.size} samples but the EEG has {eeg.size}; give the EOG "
                 "channel of the same recording."
             )
@@ -344,10 +356,15 @@ def stage_sleep(
     Returns
     -------
     SleepResult
+
+    Raises
+    ------
+    SleepInputError
+        Neither an MNE Raw nor a Recording.
     """
     raw = getattr(raw_or_recording, "raw", raw_or_recording)
     if not isinstance(raw, mne.io.BaseRaw):
-        raise TypeError(
+        raise SleepInputError(
             f"stage_sleep needs an mne Raw or a Recording, got {type(raw_or_recording).__name__};"
             " use analyze_sleep for a numpy array."
         )

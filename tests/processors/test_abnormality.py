@@ -13,6 +13,7 @@ from processors.abnormality import (
     SCORER_PROBE,
     SCORER_QEEG,
     AbnormalityResult,
+    WindowScoreError,
     aggregate_abnormality,
     conservative_result,
     decide_triage,
@@ -214,13 +215,13 @@ def test_aggregation_probability_confidence_and_weights() -> None:
 
 
 def test_aggregation_rejects_bad_input() -> None:
-    with pytest.raises(ValueError, match="no window scores"):
+    with pytest.raises(WindowScoreError, match="no window scores"):
         aggregate_abnormality(np.array([]), scorer="x")
     with pytest.raises(NonFiniteSamples):
         aggregate_abnormality(np.array([0.1, np.nan]), scorer="x")
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(WindowScoreError, match=r"\[0, 1\]"):
         aggregate_abnormality(np.array([0.1, 1.5]), scorer="x")
-    with pytest.raises(ValueError, match="one weight per window"):
+    with pytest.raises(WindowScoreError, match="one weight per window"):
         aggregate_abnormality(np.array([0.1, 0.2]), scorer="x", quality_weights=np.ones(3))
 
 

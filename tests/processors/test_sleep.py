@@ -11,6 +11,7 @@ import pytest
 from processors.errors import NonFiniteSamples
 from processors.sleep import (
     STAGES,
+    SleepInputError,
     SleepResult,
     analyze_sleep,
     sleep_statistics,
@@ -94,7 +95,7 @@ def test_sleep_statistics_of_a_known_hypnogram() -> None:
     awake = sleep_statistics(["W"] * 4)
     assert awake["sleep_onset_latency_min"] is None and awake["waso_min"] is None
     assert awake["sleep_efficiency_percent"] == 0.0
-    with pytest.raises(ValueError, match="unknown sleep stages"):
+    with pytest.raises(SleepInputError, match="unknown sleep stages"):
         sleep_statistics(["W", "S4"])
 
 
@@ -124,8 +125,10 @@ def test_low_rate_and_bad_samples() -> None:
     y[0, 100] = np.nan
     with pytest.raises(NonFiniteSamples, match="C3"):
         analyze_sleep(y, 128.0, ["C3"])
-    with pytest.raises(ValueError, match="one row per name"):
+    with pytest.raises(SleepInputError, match="one row per name"):
         analyze_sleep(y, 128.0, ["C3", "C4"])
+    with pytest.raises(SleepInputError, match="analyze_sleep for a numpy array"):
+        stage_sleep(y)
 
 
 def test_real_openbci_recording(real_data_dir: Path) -> None:
