@@ -421,6 +421,19 @@ def _event_field(event: Any, name: str, default: Any = None) -> Any:
     return getattr(event, name, default)
 
 
+def _summary_rate(events: Any) -> float | None:
+    """``discharge_rate_per_min`` of an EventReport's summaries (object or dict), if any."""
+    summaries = (
+        events.get("summaries")
+        if isinstance(events, Mapping)
+        else getattr(events, "summaries", None)
+    )
+    if not isinstance(summaries, Mapping):
+        return None
+    rate = summaries.get("discharge_rate_per_min")
+    return float(rate) if rate is not None else None
+
+
 def decide_triage(
     abnormality: AbnormalityResult,
     events: Sequence | Any | None,
@@ -437,7 +450,8 @@ def decide_triage(
        confidence of at least 0.5 (events without a confidence count as confident);
     2. **urgent** if the recording is abnormal with P(abnormal) >= 0.9;
     3. **urgent** if epileptiform discharges are frequent: at least 6 per minute, given as
-       ``discharges_per_min`` or counted from the events over ``duration_s``;
+       ``discharges_per_min``, else the EventReport's ``discharge_rate_per_min`` summary, else
+       counted from the events over ``duration_s``;
     4. **expedite** if the recording is abnormal, the verdict's confidence is below 0.5,
        quality is not acceptable, the verdict carries an error, or there is any confident
        epileptiform event;
@@ -446,8 +460,9 @@ def decide_triage(
     Parameters
     ----------
     abnormality : AbnormalityResult
-    events : sequence of events, an object with ``.events`` (EventReport), or None
-        Each event has ``type`` and ``confidence`` (attributes or mapping keys).
+    events : sequence of events, an EventReport, its ``to_dict()``, or None
+        Each event has ``type`` and ``confidence`` (attributes or mapping keys). From an
+        EventReport (or its dict) the summary ``discharge_rate_per_min`` is read as well.
     quality_acceptable : bool
         The quality report's verdict.
     duration_s : float, optional
@@ -459,7 +474,11 @@ def decide_triage(
     -------
     {'routine', 'expedite', 'urgent'}
     """
-    if events is not None and not isinstance(events, Sequence):
+    if discharges_per_min is None:
+        discharges_per_min = _summary_rate(events)
+    if isinstance(events, Mapping):  # EventReport.to_dict()
+        events = events.get("events", ())
+    elif events is not None and not isinstance(events, Sequence):
         events = getattr(events, "events", events)
     confident = [
         e

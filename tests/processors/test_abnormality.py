@@ -274,6 +274,14 @@ def test_triage_frequent_discharges_are_urgent() -> None:
         events = spikes
 
     assert decide_triage(abnormal, Report(), True, duration_s=60.0) == "urgent"
+    # The EventReport's own summary rate is used, as an object or as its dict.
+    Report.summaries = {"discharge_rate_per_min": 7.5}
+    assert decide_triage(abnormal, Report(), True) == "urgent"
+    as_dict = {"events": [{"type": "epileptiform", "confidence": 0.9}], "summaries": {}}
+    assert decide_triage(abnormal, as_dict, True) == "expedite"
+    as_dict["summaries"] = {"discharge_rate_per_min": 6.0}
+    assert decide_triage(abnormal, as_dict, True) == "urgent"
+    assert decide_triage(_result(0.05), {"events": [], "summaries": {}}, True) == "routine"
 
 
 def test_conservative_result() -> None:
