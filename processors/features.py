@@ -109,6 +109,7 @@ _SAFE_EXTRA_GLOBALS: list[Any] = [
     pathlib.WindowsPath,
     np.dtype,
     _numpy_scalar,
+    (_numpy_scalar, "numpy.core.multiarray.scalar"),  # as numpy 1 pickled it
     *[type(np.dtype(t)) for t in ("float16", "float32", "float64", "int32", "int64", "bool")],
 ]
 
@@ -272,7 +273,8 @@ def _torch_load(path: Path) -> Any:
             unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         except Exception:
             unsafe = []
-        unsafe = [g for g in unsafe if g not in {_global_name(t) for t in _SAFE_EXTRA_GLOBALS}]
+        allowed = {g[1] if isinstance(g, tuple) else _global_name(g) for g in _SAFE_EXTRA_GLOBALS}
+        unsafe = [g for g in unsafe if g not in allowed]
         raise ModelUnavailable(
             f"EEGPT checkpoint {path} holds Python objects beyond tensors "
             f"({', '.join(unsafe) or 'unknown types'}); it was not loaded because unpickling "

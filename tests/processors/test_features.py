@@ -113,6 +113,7 @@ def _official_lightning(encoder_state: dict[str, torch.Tensor]) -> dict:
         "pytorch-lightning_version": "2.1.0",
         "state_dict": state,
         "hyper_parameters": argparse.Namespace(lr=5e-4, path=Path("/data/pretrain")),
+        "callbacks": {"ModelCheckpoint": {"best_model_score": np.float64(0.12)}},
         "optimizer_states": [{"state": {}, "param_groups": [{"lr": 5e-4}]}],
     }
 
