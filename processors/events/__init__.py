@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from processors.events._common import InvalidSignalError, bandpass, check_signal
+from processors.events._common import InvalidSignalError, check_signal
 from processors.events._types import EVENT_TYPES, Event, EventType
 from processors.events.artifacts import detect_artifacts
 from processors.events.burst_suppression import detect_burst_suppression, suppression_trace
@@ -28,11 +28,11 @@ from processors.events.periodic import (
 )
 from processors.events.seizure import detect_seizures, seizure_burden_percent
 from processors.events.spikes import (
-    BAND_HZ,
     SHARP_WAVE_MAX_S,
     detect_spikes,
     discharge_to_event,
     find_discharges,
+    prepare_context,
 )
 
 __all__ = [
@@ -107,9 +107,9 @@ def detect_events(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str])
     ch_names = list(ch_names)
     x = check_signal(data_uv, sfreq_hz, ch_names)
     duration_s = x.shape[1] / sfreq_hz
-    y = bandpass(x, sfreq_hz, *BAND_HZ)
 
-    seizures = detect_seizures(x, sfreq_hz, ch_names)
+    ctx = prepare_context(x, sfreq_hz)
+    seizures = detect_seizures(x, sfreq_hz, ch_names, filtered=ctx.y)
     seizure_spans = [(e.onset_s, e.offset_s) for e in seizures]
 
     # One pass finds every sharp transient up to 0.5 s with the relaxed periodic criteria;
@@ -117,22 +117,26 @@ def detect_events(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str])
     # the context check, restricted to 0.2 s).
     candidates = find_discharges(
         x, sfreq_hz, ch_names, max_duration_s=MAX_DISCHARGE_S, amplitude_ratio=DISCHARGE_RATIO,
-        slope_ratio=DISCHARGE_SLOPE_RATIO, use_context=False, filtered=y,
+        slope_ratio=DISCHARGE_SLOPE_RATIO, use_context=False, prepared=ctx,
     )  # fmt: skip
     periodic = detect_periodic_discharges(
-        x, sfreq_hz, ch_names, discharges=candidates, exclude=seizure_spans
+        x, sfreq_hz, ch_names, discharges=candidates, exclude=seizure_spans, prepared=ctx
     )
     periodic_spans = [(e.onset_s, e.offset_s) for e in periodic]
+    trace = suppression_trace(x, sfreq_hz, filtered=ctx.y)
+    bursts = detect_burst_suppression(x, sfreq_hz, ch_names, trace=trace)
+    # Sharp transients within bursts belong to the burst-suppression pattern.
+    burst_spans = [(e.onset_s, e.offset_s) for e in bursts]
     isolated = [
         discharge_to_event(d)
-        for d in find_discharges(x, sfreq_hz, ch_names, max_duration_s=SHARP_WAVE_MAX_S, filtered=y)
+        for d in find_discharges(
+            x, sfreq_hz, ch_names, max_duration_s=SHARP_WAVE_MAX_S, prepared=ctx
+        )
         if not _inside(d.apex_s, seizure_spans, pad_s=2.0)
         and not _inside(d.apex_s, periodic_spans, pad_s=0.5)
+        and not _inside(d.apex_s, burst_spans, pad_s=2.0)
     ]
-
-    trace = suppression_trace(x, sfreq_hz)
-    bursts = detect_burst_suppression(x, sfreq_hz, ch_names, trace=trace)
-    artifacts = detect_artifacts(x, sfreq_hz, ch_names)
+    artifacts = detect_artifacts(x, sfreq_hz, ch_names, muscle=(ctx.muscle, ctx.muscle_block))
 
     events = sorted(
         [*seizures, *periodic, *isolated, *bursts, *artifacts], key=lambda e: (e.onset_s, e.type)

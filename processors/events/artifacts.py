@@ -29,12 +29,13 @@ import numpy as np
 from scipy import signal
 
 from processors.events._common import (
+    at_samples,
     bandpass,
+    block_robust_sd,
     check_signal,
     merge_runs,
     neighbour_matrix,
     positions_m,
-    running_robust_sd,
     runs,
 )
 from processors.events._types import Event
@@ -78,8 +79,13 @@ def muscle_mask(
     return (rms > ratio * base) & (rms > 2.0), blk
 
 
-def _muscle_events(x: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> list[Event]:
-    mask, blk = muscle_mask(x, sfreq_hz)
+def _muscle_events(
+    x: np.ndarray,
+    sfreq_hz: float,
+    ch_names: Sequence[str],
+    muscle: tuple[np.ndarray, int] | None = None,
+) -> list[Event]:
+    mask, blk = muscle_mask(x, sfreq_hz) if muscle is None else muscle
     if mask.size == 0:
         return []
     any_blk = mask.any(axis=0)
@@ -116,27 +122,29 @@ def _blink_events(x: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> li
     fp = _frontopolar(ch_names)
     if not fp:
         return []
-    low = bandpass(x, sfreq_hz, 0.5, 8.0, order=2)
+    pos = positions_m(ch_names)
+    posterior = np.flatnonzero(pos[:, 1] < -0.03) if pos is not None else np.zeros(0, int)
+    rows = np.concatenate([fp, posterior]).astype(int)
+    low = np.zeros_like(x)
+    low[rows] = bandpass(x[rows], sfreq_hz, 0.5, 8.0, order=2)  # only the rows looked at
     frontal = low[fp].mean(axis=0)
-    sd = running_robust_sd(frontal[None, :], sfreq_hz, block_s=2.0, span_blocks=15)[0]
+    sd_blk, sd_len = block_robust_sd(frontal[None, :], sfreq_hz, block_s=2.0, span_blocks=15)
     w_lo, w_hi = (w * sfreq_hz for w in BLINK_WIDTH_S)
     peaks, props = signal.find_peaks(
         frontal, prominence=BLINK_MIN_UV, width=(w_lo, w_hi), rel_height=0.5,
         distance=max(1, int(0.3 * sfreq_hz)),
     )  # fmt: skip
-    pos = positions_m(ch_names)
+    sd = at_samples(sd_blk[0], sd_len, peaks)
     events = []
     for k, p in enumerate(peaks):
         prom = props["prominences"][k]
-        if prom < BLINK_RATIO * sd[p]:
+        if prom < BLINK_RATIO * sd[k]:
             continue
         if len(fp) > 1 and np.min(low[fp, p]) < 0.4 * np.max(low[fp, p]):
             continue  # not on both frontopolar electrodes: not the eyes
-        if pos is not None:
-            # blinks fall off steeply behind the frontal electrodes
-            posterior = pos[:, 1] < -0.03
-            if posterior.any() and np.max(np.abs(low[posterior, p])) > 0.6 * prom:
-                continue
+        # blinks fall off steeply behind the frontal electrodes
+        if posterior.size and np.max(np.abs(low[posterior, p])) > 0.6 * prom:
+            continue
         onset = props["left_ips"][k] / sfreq_hz
         half = (props["right_ips"][k] - props["left_ips"][k]) / sfreq_hz
         # the half-height width is about half the blink's full duration
@@ -147,7 +155,7 @@ def _blink_events(x: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> li
                 onset_s=max(0.0, onset - 0.5 * half),
                 duration_s=2.0 * half,
                 channels=[ch_names[i] for i in fp],
-                confidence=float(np.clip(0.5 + 0.1 * prom / max(sd[p], 1.0), 0.0, 1.0)),
+                confidence=float(np.clip(0.5 + 0.1 * prom / max(sd[k], 1.0), 0.0, 1.0)),
                 details={"amplitude_uv": round(float(prom), 1)},
             )
         )
@@ -155,9 +163,18 @@ def _blink_events(x: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> li
 
 
 def _pop_events(x: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> list[Event]:
-    step = np.abs(np.diff(x, axis=1))
-    scale = running_robust_sd(np.diff(x, axis=1), sfreq_hz, block_s=2.0, span_blocks=15)
-    hits = (step > POP_RATIO * np.maximum(scale, 0.5)) & (step > POP_MIN_UV)
+    d = np.diff(x, axis=1)
+    step = np.abs(d)
+    hits = step > POP_MIN_UV
+    if not hits.any():
+        return []
+    scale, blk = block_robust_sd(d, sfreq_hz, block_s=2.0, span_blocks=15)
+    ch_i, t_i = np.nonzero(hits)
+    steep = step[ch_i, t_i] > POP_RATIO * np.maximum(
+        scale[ch_i, np.minimum(t_i // blk, scale.shape[1] - 1)], 0.5
+    )
+    hits = np.zeros_like(hits)
+    hits[ch_i[steep], t_i[steep]] = True
     if not hits.any():
         return []
     adjacency = neighbour_matrix(ch_names)
@@ -209,7 +226,13 @@ def _flat_events(x: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> lis
     return events
 
 
-def detect_artifacts(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> list[Event]:
+def detect_artifacts(
+    data_uv: np.ndarray,
+    sfreq_hz: float,
+    ch_names: Sequence[str],
+    *,
+    muscle: tuple[np.ndarray, int] | None = None,
+) -> list[Event]:
     """Eye blinks, muscle bursts, electrode pops and flat channels as ``artifact`` events.
 
     Parameters
@@ -220,6 +243,8 @@ def detect_artifacts(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[st
         Sampling rate (at least 100 Hz).
     ch_names : sequence of str
         Channel names, one per row.
+    muscle : (mask, block), optional
+        :func:`muscle_mask` of the same signal, when already computed.
 
     Returns
     -------
@@ -232,7 +257,7 @@ def detect_artifacts(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[st
         return []
     events = (
         _blink_events(x, sfreq_hz, ch_names)
-        + _muscle_events(x, sfreq_hz, ch_names)
+        + _muscle_events(x, sfreq_hz, ch_names, muscle)
         + _pop_events(x, sfreq_hz, ch_names)
         + _flat_events(x, sfreq_hz, ch_names)
     )

@@ -25,14 +25,19 @@ Electroencephalogr Clin Neurophysiol 17:177-193, 1964.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from processors.events._common import bandpass, check_signal, hemisphere_sides
+from processors.events._common import check_signal, hemisphere_sides
 from processors.events._types import Event
-from processors.events.spikes import BAND_HZ, Discharge, find_discharges
+from processors.events.spikes import (
+    Discharge,
+    DischargeContext,
+    find_discharges,
+    prepare_context,
+)
 
 MIN_CYCLES = 6
 INTERVAL_S = (0.25, 5.0)
@@ -79,37 +84,59 @@ class PeriodicTrain:
         return float(iv.std() / iv.mean())
 
 
-def find_trains(discharges: Sequence[Discharge]) -> list[PeriodicTrain]:
-    """Greedy chaining of discharges into regular trains of at least 6 cycles.
+def find_trains(
+    discharges: Sequence[Discharge],
+    score: Callable[[PeriodicTrain], float] | None = None,
+) -> list[PeriodicTrain]:
+    """Chain discharges into regular trains of at least 6 cycles.
 
-    From each free discharge, every later one 0.25-5 s away is tried as the second cycle and
-    the chain is followed (:func:`_extend`); the chain with the most discharges wins, the
-    shorter period on a tie (so a train is not read at a multiple of its period). Every
-    discharge inside an accepted train's span is then taken, so a train is reported once.
+    From each discharge, every later one 0.25-5 s away is tried as the second cycle and the
+    chain is followed (:func:`_extend`). Regular chains (:func:`_is_regular`) are scored,
+    by default by their number of discharges (``score`` may weigh in how well they stand
+    out; a score of 0 rejects), and the best non-overlapping chains are kept, best first:
+    a chain read at a multiple of the true period, or one that strays in from the
+    background, loses to the train itself.
     """
     items = sorted(discharges, key=lambda d: d.apex_s)
     t = np.array([d.apex_s for d in items])
-    used = np.zeros(t.size, dtype=bool)
-    trains: list[PeriodicTrain] = []
+    free = np.zeros(t.size, dtype=bool)
+    found: list[tuple[float, list[int]]] = []
     for i in range(t.size):
-        if used[i]:
-            continue
-        best: list[int] = []
         for j in np.flatnonzero((t > t[i] + INTERVAL_S[0]) & (t <= t[i] + INTERVAL_S[1])):
-            if used[j]:
+            chain = _extend(t, free, [i, int(j)])
+            if not _is_regular(t[chain]):
                 continue
-            chain = _extend(t, used, [i, int(j)])
-            if len(chain) > len(best):
-                best = chain
-            if len(best) >= MIN_CYCLES and t[j] - t[i] > 2.5 * _period(t[best]):
-                break  # later second cycles could only give multiples of the period
-        if len(best) < MIN_CYCLES:
+            value = float(len(chain))
+            if score is not None:
+                value *= score(PeriodicTrain([items[k] for k in chain]))
+            if value > 0:
+                found.append((value, chain))
+    trains: list[PeriodicTrain] = []
+    spans: list[tuple[float, float]] = []
+    taken = np.zeros(t.size, dtype=bool)
+    for _, chain in sorted(found, key=lambda f: -f[0]):
+        a, b = t[chain[0]], t[chain[-1]]
+        if any(a <= y and b >= x for x, y in spans) or taken[chain].any():
             continue
-        train = PeriodicTrain([items[k] for k in best])
-        if train.cv <= MAX_CV:
-            trains.append(train)
-            used[(t >= t[best[0]]) & (t <= t[best[-1]])] = True
-    return trains
+        chain = _extend_back(t, taken, chain)
+        chain = _extend(t, taken, chain)
+        taken[chain] = True
+        spans.append((t[chain[0]], t[chain[-1]]))
+        trains.append(PeriodicTrain([items[k] for k in chain]))
+    return sorted(trains, key=lambda tr: tr.discharges[0].apex_s)
+
+
+def _is_regular(times: np.ndarray) -> bool:
+    """Regular enough to be periodic: interval CV under ``MAX_CV`` and at most a quarter of
+    the cycles missed (otherwise the chain is reading a sub-multiple of the true period)."""
+    if times.size < MIN_CYCLES:
+        return False
+    period = _period(times)
+    iv = np.diff(times)
+    cycles = np.maximum(np.round(iv / period), 1)
+    fill = times.size / (cycles.sum() + 1)
+    norm = iv / cycles
+    return bool(fill >= 0.75 and norm.std() / norm.mean() <= MAX_CV)
 
 
 def _period(times: np.ndarray) -> float:
@@ -117,6 +144,20 @@ def _period(times: np.ndarray) -> float:
     iv = np.diff(times)
     base = float(np.min(iv)) if iv.size else 1.0
     return float(np.median(iv / np.maximum(np.round(iv / base), 1)))
+
+
+def _extend_back(t: np.ndarray, used: np.ndarray, chain: list[int]) -> list[int]:
+    """Prepend the discharges that fall one period before the chain's first, one by one
+    (a train's first cycles are often the weakest and may start a worse-scored chain)."""
+    period = _period(t[chain])
+    tol = LINK_TOLERANCE * period
+    while True:
+        expected = t[chain[0]] - period
+        lo, hi = np.searchsorted(t, [expected - tol, expected + tol])
+        cand = [k for k in range(lo, min(hi, t.size)) if not used[k] and k not in chain]
+        if not cand:
+            return chain
+        chain = [min(cand, key=lambda k: abs(t[k] - expected)), *chain]
 
 
 def _extend(t: np.ndarray, used: np.ndarray, chain: list[int]) -> list[int]:
@@ -129,7 +170,7 @@ def _extend(t: np.ndarray, used: np.ndarray, chain: list[int]) -> list[int]:
             expected = t[chain[-1]] + cycles * period
             tol = LINK_TOLERANCE * period
             lo, hi = np.searchsorted(t, [expected - tol, expected + tol])
-            cand = [k for k in range(lo, min(hi, t.size)) if not used[k]]
+            cand = [k for k in range(lo, min(hi, t.size)) if not used[k] and k not in chain]
             if cand:
                 nxt = min(cand, key=lambda k: abs(t[k] - expected))
                 break
@@ -219,6 +260,7 @@ def detect_periodic_discharges(
     *,
     discharges: Sequence[Discharge] | None = None,
     exclude: Sequence[tuple[float, float]] = (),
+    prepared: DischargeContext | None = None,
 ) -> list[Event]:
     """Lateralized (``PLED``) and generalized (``GPED``) periodic discharges.
 
@@ -234,6 +276,8 @@ def detect_periodic_discharges(
         Candidate discharges already found (with ``max_duration_s=0.5``); found here if None.
     exclude : sequence of (onset_s, offset_s)
         Intervals (e.g. seizures) whose discharges are not considered.
+    prepared : DischargeContext, optional
+        From :func:`processors.events.spikes.prepare_context` on the same signal.
 
     Returns
     -------
@@ -242,13 +286,19 @@ def detect_periodic_discharges(
         coefficient of variation, the lateralization index and each discharge's onset.
     """
     x = check_signal(data_uv, sfreq_hz, ch_names)
-    y = bandpass(x, sfreq_hz, *BAND_HZ)
+    ctx = prepare_context(x, sfreq_hz) if prepared is None else prepared
+    y = ctx.y
     if discharges is None:
         discharges = find_discharges(
             x, sfreq_hz, ch_names, max_duration_s=MAX_DISCHARGE_S,
             amplitude_ratio=DISCHARGE_RATIO, slope_ratio=DISCHARGE_SLOPE_RATIO,
-            use_context=False, filtered=y,
+            use_context=False, prepared=ctx,
         )  # fmt: skip
     kept = [d for d in discharges if not any(a <= d.apex_s <= b for a, b in exclude)]
-    trains = [t for t in find_trains(kept) if train_salience(y, sfreq_hz, t) >= MIN_SALIENCE]
+
+    def score(train: PeriodicTrain) -> float:
+        sal = train_salience(y, sfreq_hz, train)
+        return min(sal, 2 * MIN_SALIENCE) if sal >= MIN_SALIENCE else 0.0
+
+    trains = find_trains(kept, score)
     return trains_to_events(trains, y, sfreq_hz, ch_names)

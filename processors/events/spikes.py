@@ -26,11 +26,12 @@ import numpy as np
 from scipy import signal
 
 from processors.events._common import (
+    at_samples,
     bandpass,
+    block_robust_sd,
     check_signal,
     flat_channels,
     neighbour_matrix,
-    running_robust_sd,
 )
 from processors.events._types import Event
 from processors.events.artifacts import muscle_mask
@@ -51,6 +52,31 @@ SLOPE_RATIO = 1.6
 FIELD_TOLERANCE_S = 0.020
 #: band in which half-waves are measured: removes drift, line noise and most muscle
 BAND_HZ = (1.0, 35.0)
+
+
+@dataclass
+class DischargeContext:
+    """What every pass of :func:`find_discharges` over one record shares: the band-passed
+    signal, its local amplitude and slope scales, dead channels and muscle blocks."""
+
+    y: np.ndarray
+    bg: np.ndarray
+    bg_slope: np.ndarray
+    block: int
+    dead: np.ndarray
+    muscle: np.ndarray
+    muscle_block: int
+
+
+def prepare_context(x: np.ndarray, sfreq_hz: float) -> DischargeContext:
+    """Filter once and measure the background once for every detector pass."""
+    y = bandpass(x, sfreq_hz, *BAND_HZ)
+    bg, blk = block_robust_sd(y, sfreq_hz)
+    slope = np.diff(y, axis=1, prepend=y[:, :1]) * sfreq_hz
+    bg_slope, _ = block_robust_sd(slope, sfreq_hz)
+    # Muscle bursts are full of sharp, high peaks: no discharge is called inside one.
+    muscle, mblk = muscle_mask(x, sfreq_hz)
+    return DischargeContext(y, bg, bg_slope, blk, flat_channels(x), muscle, mblk)
 
 
 @dataclass
@@ -148,7 +174,7 @@ def find_discharges(
     min_amplitude_uv: float = MIN_AMPLITUDE_UV,
     min_channels: int = 2,
     use_context: bool = True,
-    filtered: np.ndarray | None = None,
+    prepared: DischargeContext | None = None,
 ) -> list[Discharge]:
     """Surface-negative sharp transients with a field, measured by half-waves.
 
@@ -180,8 +206,9 @@ def find_discharges(
         transient and its after-going slow wave), so that one wave of a waxing rhythm is not
         taken for a discharge. Periodic discharges turn this off: their neighbours are
         discharges too.
-    filtered : ndarray, optional
-        The signal already band-passed in ``BAND_HZ`` (saves a filter pass).
+    prepared : DischargeContext, optional
+        From :func:`prepare_context` on the same signal (saves the filtering and background
+        estimation when several passes run).
 
     Returns
     -------
@@ -192,20 +219,15 @@ def find_discharges(
     n_ch, n = x.shape
     if n < int(sfreq_hz):
         return []
-    y = bandpass(x, sfreq_hz, *BAND_HZ) if filtered is None else filtered
-    bg = running_robust_sd(y, sfreq_hz)
-    slope = np.diff(y, axis=1, prepend=y[:, :1]) * sfreq_hz
-    bg_slope = running_robust_sd(slope, sfreq_hz)
-    dead = flat_channels(x)
-    # Muscle bursts are full of sharp, high peaks: no discharge is called inside one.
-    muscle, blk = muscle_mask(x, sfreq_hz)
+    ctx = prepare_context(x, sfreq_hz) if prepared is None else prepared
+    y, dead, muscle, blk = ctx.y, ctx.dead, ctx.muscle, ctx.muscle_block
     max_len = int(np.ceil(max_duration_s * sfreq_hz))
 
     cand_t, cand_ch, cand_rows = [], [], []
     for c in range(n_ch):
         if dead[c]:
             continue
-        floor = max(0.5 * min_amplitude_uv, field_ratio * float(np.min(bg[c])))
+        floor = max(0.5 * min_amplitude_uv, field_ratio * float(np.min(ctx.bg[c])))
         apex, _ = signal.find_peaks(-y[c], prominence=floor, wlen=2 * max_len + 1)
         if apex.size == 0:
             continue
@@ -218,11 +240,11 @@ def find_discharges(
         dur_s = DURATION_PER_HALF_WIDTH * (w1 + w2) / sfreq_hz
         lead = DURATION_PER_HALF_WIDTH * w1
         mean_slope = 0.5 * (a1 / d1 + a2 / d2) * sfreq_hz
-        ratio = amp / np.maximum(bg[c, apex], 0.5)
+        ratio = amp / np.maximum(at_samples(ctx.bg[c], ctx.block, apex), 0.5)
         if use_context:
-            ctx = amp / np.maximum(_context_sd(y[c], apex, sfreq_hz), 0.5)
-            ratio = np.minimum(ratio, ctx)
-        sratio = mean_slope / np.maximum(bg_slope[c, apex], 1.0)
+            local = amp / np.maximum(_context_sd(y[c], apex, sfreq_hz), 0.5)
+            ratio = np.minimum(ratio, local)
+        sratio = mean_slope / np.maximum(at_samples(ctx.bg_slope[c], ctx.block, apex), 1.0)
         ok = (
             (ratio >= field_ratio)
             & (amp >= 0.5 * min_amplitude_uv)
