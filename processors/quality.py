@@ -158,6 +158,14 @@ class QCThresholds:
         amplitude, and of noisiness in its own unit. ``None``: taken from the data at hand.
     ch_names : tuple of str or None
         The channels the per-channel thresholds belong to (``None`` before calibration).
+    channel_log_rel_amplitude, channel_log_rel_amplitude_sd : ndarray or None
+        Per channel, from calibration: median and robust spread over windows of the log of
+        its amplitude relative to the window's median channel. NaN for channels that were
+        bad during calibration (they are judged across channels instead).
+    channel_noisiness, channel_noisiness_sd : ndarray or None
+        Per channel: median and robust spread over windows of its noisiness.
+    channel_low_corr_fraction : ndarray or None
+        Per channel: fraction of calibration seconds with low correlation (at least 0.02).
     ptp_max_uv, jump_max_uv, muscle_max_uv : float or ndarray
         Window artifact limits: peak-to-peak amplitude, largest sample-to-sample step and RMS
         amplitude in 25-45 Hz; scalars or one value per channel.
@@ -178,6 +186,11 @@ class QCThresholds:
     amplitude_spread: float | None = None
     noisiness_spread: float | None = None
     ch_names: tuple[str, ...] | None = None
+    channel_log_rel_amplitude: np.ndarray | None = None
+    channel_log_rel_amplitude_sd: np.ndarray | None = None
+    channel_noisiness: np.ndarray | None = None
+    channel_noisiness_sd: np.ndarray | None = None
+    channel_low_corr_fraction: np.ndarray | None = None
     ptp_max_uv: float | np.ndarray = 500.0
     jump_max_uv: float | np.ndarray = 150.0
     muscle_max_uv: float | np.ndarray = 15.0
@@ -191,7 +204,7 @@ class QCThresholds:
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(v, np.ndarray):
-                v = [float(x) for x in v]
+                v = [float(x) if np.isfinite(x) else None for x in v]
             elif isinstance(v, tuple):
                 v = list(v)
             out[f.name] = v
@@ -207,13 +220,22 @@ class QCThresholds:
                 f"unknown QC threshold fields {unknown}; expected a subset of {sorted(known)}"
             )
         kw: dict[str, Any] = dict(d)
-        for name in ("ptp_max_uv", "jump_max_uv", "muscle_max_uv"):
+        for name in _ARRAY_FIELDS:
             if isinstance(kw.get(name), list):
-                kw[name] = np.asarray(kw[name], dtype=float)
+                kw[name] = np.array([np.nan if x is None else x for x in kw[name]], dtype=float)
         if isinstance(kw.get("ch_names"), list):
             kw["ch_names"] = tuple(kw["ch_names"])
         return cls(**kw)
 
+
+_ARRAY_FIELDS: tuple[str, ...] = (
+    "channel_log_rel_amplitude", "channel_log_rel_amplitude_sd", "channel_noisiness",
+    "channel_noisiness_sd", "channel_low_corr_fraction", "ptp_max_uv", "jump_max_uv",
+    "muscle_max_uv",
+)  # fmt: skip
+_LOG_REL_AMPLITUDE_SD_FLOOR = 0.1  # a change by e**(5 * 0.1) = 1.65 times at the least
+_LOW_CORR_FRACTION_FLOOR = 0.02
+_LOW_CORR_P_VALUE = 0.001  # binomial test of a chunk's low-correlation seconds
 
 # Bounds of calibrated window thresholds: (floor, ceiling, ratio range to the median).
 # Floors keep quiet recordings from flagging ordinary activity; ceilings flag whatever is
@@ -429,6 +451,8 @@ class _ChannelEvidence:
     low_corr_fraction: np.ndarray
     ransac_bad_fraction: np.ndarray | None
     duration_s: float
+    log_rel_amplitude_w: np.ndarray  # (n_windows, n_ch), 4 s windows
+    noisiness_w: np.ndarray  # (n_windows, n_ch)
 
 
 def _segment_correlation(band_seg: np.ndarray, usable: np.ndarray) -> np.ndarray:
@@ -541,6 +565,7 @@ def _evidence(
     hf = np.zeros(n_ch, bool)
     low_corr = np.zeros(n_ch, bool)
     corr_frac = np.zeros(n_ch)
+    low = np.zeros_like(seg_flat)
     if usable.sum() >= 3:
         amp_u = amplitude[usable]
         med = float(np.median(amp_u))
@@ -562,6 +587,14 @@ def _evidence(
         low = (max_corr < thresholds.correlation_min) & ~seg_flat
         corr_frac = low.mean(axis=0)
         low_corr = usable & (corr_frac > thresholds.correlation_bad_fraction)
+    win = _as_windows(detrended, band, sfreq_hz)
+    lra_w, noi_w = _window_amplitude_noisiness(*win, usable)
+    if thresholds.channel_log_rel_amplitude is not None and usable.sum() >= 3:
+        own = _own_baseline_verdicts(lra_w, noi_w, low, ~seg_flat, thresholds)
+        known = np.isfinite(thresholds.channel_log_rel_amplitude) & usable
+        # Channels good at calibration are judged against their own baseline (a chunk is
+        # too short for cross-channel statistics); the others as across channels above.
+        deviation[known], hf[known], low_corr[known] = (m[known] for m in own)
     ransac_frac = None
     ransac_bad = np.zeros(n_ch, bool)
     if ransac and usable.sum() >= 3:
@@ -589,8 +622,64 @@ def _evidence(
         low_corr_fraction=corr_frac,
         ransac_bad_fraction=ransac_frac,
         duration_s=detrended.shape[0] * detrended.shape[2] / sfreq_hz,
+        log_rel_amplitude_w=lra_w,
+        noisiness_w=noi_w,
     )
     return ev, reasons
+
+
+def _as_windows(
+    detrended: np.ndarray, band: np.ndarray, sfreq_hz: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Windows as given, or consecutive 4 s windows of a continuous ``(1, n_ch, n)``."""
+    win_len = round(_RANSAC_WINDOW_S * sfreq_hz)
+    if detrended.shape[0] == 1 and detrended.shape[2] >= 2 * win_len:
+        return _segments(detrended, win_len), _segments(band, win_len)
+    return detrended, band
+
+
+def _window_amplitude_noisiness(
+    detrended: np.ndarray, band: np.ndarray, usable: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per window and channel: log amplitude relative to the window's median usable channel,
+    and noisiness (the PREP measures, on every 4th sample)."""
+    d, b = detrended[..., ::4], band[..., ::4]
+    q = np.percentile(d, [25, 75], axis=-1)
+    amp = np.maximum((q[1] - q[0]) * _IQR_TO_SD, 1e-6)
+    log_amp = np.log(amp)
+    lra = log_amp - np.median(log_amp[:, usable], axis=1, keepdims=True)
+    bmad = _mad(b)
+    noi = np.divide(_mad(d - b), bmad, out=np.zeros_like(bmad), where=bmad > 0)
+    return lra, noi
+
+
+def _own_baseline_verdicts(
+    lra_w: np.ndarray,
+    noi_w: np.ndarray,
+    low_seg: np.ndarray,
+    valid_seg: np.ndarray,
+    thr: QCThresholds,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deviation, HF noise and low correlation of each channel against its calibration.
+
+    Amplitude and noisiness: the chunk's median over windows, as a z-score against the
+    channel's calibrated median and spread over windows. Correlation: more low-correlation
+    seconds than the channel's calibrated rate explains (one-sided binomial test, p < 0.001),
+    and more than ``correlation_bad_fraction`` of them.
+    """
+    from scipy.stats import binom
+
+    z_amp = (np.median(lra_w, axis=0) - thr.channel_log_rel_amplitude) / np.maximum(
+        thr.channel_log_rel_amplitude_sd, _LOG_REL_AMPLITUDE_SD_FLOOR
+    )
+    z_noi = (np.median(noi_w, axis=0) - thr.channel_noisiness) / thr.channel_noisiness_sd
+    k = (low_seg & valid_seg).sum(axis=0)
+    n = np.maximum(valid_seg.sum(axis=0), 1)
+    p0 = np.nan_to_num(thr.channel_low_corr_fraction, nan=_LOW_CORR_FRACTION_FLOOR)
+    p_value = binom.sf(k - 1, n, np.clip(p0, _LOW_CORR_FRACTION_FLOOR, 1.0))
+    low = (k / n > thr.correlation_bad_fraction) & (p_value < _LOW_CORR_P_VALUE)
+    with np.errstate(invalid="ignore"):
+        return np.abs(z_amp) > thr.deviation_z, z_noi > thr.hf_noise_z, low
 
 
 def _as_reason_dict(reasons: dict[str, list[str]]) -> dict[str, str]:
@@ -898,10 +987,25 @@ def calibrate_thresholds(
     repaired = repair_windows(batch, list(bads))
     m = _window_measures(repaired.data_uv, repaired.sfreq_hz)
     calibrated = _thresholds_from_measures(m, base, names)
+    lra, noi_w = ev.log_rel_amplitude_w, ev.noisiness_w
+    noi_med = np.median(noi_w, axis=0)
+    noi_sd = np.maximum(
+        _mad(noi_w, axis=0) * _MAD_TO_SD,
+        np.maximum(_NOISINESS_SPREAD_FLOOR, _NOISINESS_SPREAD_REL_FLOOR * noi_med),
+    )
+    nan = np.where(good, 1.0, np.nan)  # channels bad during calibration have no baseline
     return replace(
         calibrated,
         amplitude_spread=amp_spread,
         noisiness_spread=noi_spread,
+        channel_log_rel_amplitude=np.median(lra, axis=0) * nan,
+        channel_log_rel_amplitude_sd=np.maximum(
+            _mad(lra, axis=0) * _MAD_TO_SD, _LOG_REL_AMPLITUDE_SD_FLOOR
+        )
+        * nan,
+        channel_noisiness=noi_med * nan,
+        channel_noisiness_sd=noi_sd * nan,
+        channel_low_corr_fraction=np.maximum(ev.low_corr_fraction, _LOW_CORR_FRACTION_FLOOR) * nan,
         calibrated_s=float(ev.duration_s),
     )
 

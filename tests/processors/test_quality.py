@@ -268,12 +268,45 @@ def test_whole_file_and_windowed_qc_agree() -> None:
         assert chunk.repaired.ch_names == list(sim.ch_names)
 
 
+def test_single_window_and_rolling_stream_chunks() -> None:
+    # One window at a time, clean windows rarely report a bad channel. A channel that stops
+    # following its neighbours (same amplitude and spectrum) needs more than 4 s of evidence:
+    # with a rolling one-minute buffer it is caught within 50 s and stays caught.
+    sim = generate_eeg(300.0, seed=18)
+    other = generate_eeg(300.0, seed=77)
+    data = sim.data_uv.copy()
+    k = sim.ch_names.index("C4")
+    data[k, int(240 * SF) :] = other.data_uv[k, int(240 * SF) :] * (
+        data[k].std() / other.data_uv[k].std()
+    )
+    b = _batch(data, sim.ch_names)
+    thr = calibrate_thresholds(_window_slice(b, 0, 30))
+    clean_hits = [
+        w
+        for w in range(30, 60)
+        if assess_window_stream(_window_slice(b, w, w + 1), thr).bad_channels
+    ]
+    print(f"clean single windows with a bad channel: {len(clean_hits)} of 30")
+    assert len(clean_hits) <= 2
+    rolling = {
+        w: assess_window_stream(_window_slice(b, w - 14, w + 1), thr).bad_channels
+        for w in range(45, 75)
+    }
+    assert all(rolling[w] == {} for w in range(45, 60)), rolling
+    hits = [w for w in range(60, 75) if "low_correlation" in rolling[w].get("C4", "")]
+    print(f"rolling buffer: C4 flagged from window {hits[0] if hits else None} (change at 60)")
+    assert hits and hits[0] <= 72 and hits == list(range(hits[0], 75))
+    assert all(set(rolling[w]) <= {"C4"} for w in range(60, 75))
+
+
 def test_thresholds_round_trip_through_json() -> None:
-    sim = generate_eeg(40.0, seed=15)
+    sim = generate_eeg(40.0, seed=15, bad_channels={"Cz": "flat"})
     thr = calibrate_thresholds(_batch(sim.data_uv, sim.ch_names))
-    back = QCThresholds.from_dict(json.loads(json.dumps(thr.to_dict())))
+    assert np.isnan(thr.channel_noisiness[sim.ch_names.index("Cz")])  # no baseline: bad
+    back = QCThresholds.from_dict(json.loads(json.dumps(thr.to_dict(), allow_nan=False)))
     assert back.ch_names == thr.ch_names
     np.testing.assert_allclose(back.ptp_max_uv, thr.ptp_max_uv)
+    np.testing.assert_allclose(back.channel_noisiness, thr.channel_noisiness)  # NaN included
     assert back.amplitude_spread == thr.amplitude_spread
 
 
