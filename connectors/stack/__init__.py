@@ -12,8 +12,10 @@ servers at the configured URLs answer.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from connectors.settings import Settings
 from connectors.stack._process import (
@@ -29,7 +31,7 @@ from connectors.stack.postgres import Postgres
 from connectors.stack.redis import Redis
 from connectors.stack.s3 import S3
 
-__all__ = ["StackError", "down", "services", "status", "up"]
+__all__ = ["StackError", "down", "services", "status", "up", "up_service"]
 
 
 def services(settings: Settings) -> list[Service]:
@@ -74,27 +76,59 @@ def up(settings: Settings) -> dict[str, int | None]:
         _print_table(stack, settings, time.monotonic() - t0)
         return {svc.name: None for svc in stack}
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    pids: dict[str, int | None] = {}
-    started: set[str] = set()
-    for svc in stack:
-        _step(svc, "install", svc.install)
-        pid = svc.pid()
-        if pid is not None:
-            _say(f"stack: {svc.name} already running (pid {pid})")
-        else:
-            _refuse_foreign_port(svc)
-            pid = _step(svc, "start", svc.start)
-            started.add(svc.name)
-            _say(f"stack: {svc.name} started (pid {pid}), log {svc.log_file}")
-        pids[svc.name] = pid
-    for svc in stack:
-        _wait_ready(svc, timeout_s=svc.start_timeout_s, started=svc.name in started)
-        _step(svc, "set up", svc.after_ready)
-        _step(svc, "check", svc.check)
+    with _stack_lock(settings):
+        # Start everything first, then wait: the servers boot side by side.
+        pids = {svc.name: _start_if_needed(svc) for svc in stack}
+        for svc in stack:
+            _make_ready(svc, started=pids[svc.name][1])
     _print_table(stack, settings, time.monotonic() - t0)
-    return pids
+    return {name: pid for name, (pid, _) in pids.items()}
+
+
+def up_service(svc: Service) -> int:
+    """``up`` for one service of the local stack: install, start if needed, wait, set up.
+
+    Returns the server's pid. Raises StackError as ``up`` does.
+    """
+    with _stack_lock(svc.settings):
+        pid, started = _start_if_needed(svc)
+        _make_ready(svc, started=started)
+    return pid
+
+
+def _start_if_needed(svc: Service) -> tuple[int, bool]:
+    """Install what is missing and start the server unless ours runs; (pid, started now)."""
+    _step(svc, "install", svc.install)
+    pid = svc.pid()
+    if pid is not None:
+        _say(f"stack: {svc.name} already running (pid {pid})")
+        return pid, False
+    _refuse_foreign_port(svc)
+    pid = _step(svc, "start", svc.start)
+    _say(f"stack: {svc.name} started (pid {pid}), log {svc.log_file}")
+    return pid, True
+
+
+def _make_ready(svc: Service, started: bool) -> None:
+    """Wait until the server answers, run its one-time setup, check it as clients will."""
+    _wait_ready(svc, timeout_s=svc.start_timeout_s, started=started)
+    _step(svc, "set up", svc.after_ready)
+    _step(svc, "check", svc.check)
+
+
+@contextlib.contextmanager
+def _stack_lock(settings: Settings) -> Iterator[None]:
+    """One ``up`` or ``down`` at a time per data folder (two test sessions starting at once
+    would otherwise both start a server and the second would find its port taken)."""
+    run_dir = settings.data_dir / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / "stack.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def down(settings: Settings) -> None:
@@ -103,16 +137,17 @@ def down(settings: Settings) -> None:
     A pid file whose process is gone, or now belongs to another program, is removed without
     signalling anything. Nothing else is touched (a system PostgreSQL or Redis stays up).
     """
-    for svc in reversed(services(settings)):
-        pid = svc.pid()
-        if pid is None:
-            _say(f"stack: {svc.name} not running")
-            continue
-        _say(f"stack: stopping {svc.name} (pid {pid})")
-        clean = stop_pid(pid, sig=svc.stop_signal, timeout_s=30.0)
-        if not clean:
-            _say(f"stack: {svc.name} did not stop within 30 s and was killed")
-        svc.pid_file.unlink(missing_ok=True)
+    with _stack_lock(settings):
+        for svc in reversed(services(settings)):
+            pid = svc.pid()
+            if pid is None:
+                _say(f"stack: {svc.name} not running")
+                continue
+            _say(f"stack: stopping {svc.name} (pid {pid})")
+            clean = stop_pid(pid, sig=svc.stop_signal, timeout_s=30.0)
+            if not clean:
+                _say(f"stack: {svc.name} did not stop within 30 s and was killed")
+            svc.pid_file.unlink(missing_ok=True)
 
 
 def status(settings: Settings) -> bool:

@@ -80,6 +80,10 @@ class Kafka(Service):
         return self.settings.kafka_port
 
     @property
+    def address(self) -> str:
+        return self.settings.kafka_bootstrap_servers
+
+    @property
     def controller_port(self) -> int:
         return self.settings.kafka_controller_port
 

@@ -54,6 +54,11 @@ class Postgres(Service):
         return self.settings.postgres_port
 
     @property
+    def address(self) -> str:
+        url = urlsplit(self.settings.postgres_url)
+        return f"{url.hostname}:{self.port}"
+
+    @property
     def pgdata(self) -> Path:
         return self.settings.data_dir / "postgres"
 

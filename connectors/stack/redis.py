@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from connectors.stack._install import apt_install
 from connectors.stack._process import start_detached
@@ -27,6 +28,11 @@ class Redis(Service):
     @property
     def port(self) -> int:
         return self.settings.redis_port
+
+    @property
+    def address(self) -> str:
+        url = urlsplit(self.settings.redis_url)
+        return f"{url.hostname}:{self.port}"
 
     @property
     def workdir(self) -> Path:

@@ -31,6 +31,10 @@ class S3(Service):
         return self.settings.s3_port
 
     @property
+    def address(self) -> str:
+        return self.settings.s3_endpoint
+
+    @property
     def root(self) -> Path:
         return self.settings.data_dir / "s3"
 

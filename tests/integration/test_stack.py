@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from connectors.settings import Settings
-from connectors.stack import StackError, down, status, up
+from connectors.stack import StackError, down, status, up, up_service
 from connectors.stack.kafka import kafka_version
 from connectors.stack.redis import Redis
 
@@ -356,6 +356,46 @@ def test_down_stops_only_what_up_started(stack: Settings, tmp_path: Path) -> Non
     down(settings)
     assert not redis.pid_file.exists()
     assert status(settings) is False
+
+
+@integration
+def test_a_server_that_dies_at_start_is_named_with_its_log(stack: Settings, tmp_path: Path) -> None:
+    if stack.stack_mode != "local":
+        pytest.skip("only the local stack starts processes")
+    settings = stack.model_copy(
+        update={"data_dir": tmp_path / "broken", "redis_url": f"redis://127.0.0.1:{_free_port()}/0"}
+    )
+    redis = Redis(settings)
+    # A damaged data folder: Redis refuses to load a snapshot that is not one, and exits.
+    redis.workdir.mkdir(parents=True)
+    (redis.workdir / "dump.rdb").write_bytes(b"this is not an RDB snapshot" * 10)
+    with pytest.raises(StackError) as info:
+        up_service(redis)
+    message = str(info.value)
+    assert message.startswith("redis: the server exited right after starting")
+    assert str(redis.log_file) in message
+    assert "RDB" in message or "signature" in message, "the tail of Redis's own log"
+    assert "Try:" in message
+    assert redis.pid() is None and not redis.pid_file.exists()
+
+
+@integration
+def test_external_mode_starts_nothing_and_checks_the_servers(
+    stack: Settings, tmp_path: Path
+) -> None:
+    external = stack.model_copy(update={"stack_mode": "external", "data_dir": tmp_path / "x"})
+    assert up(external) == {"kafka": None, "postgres": None, "redis": None, "s3": None}
+    assert not (tmp_path / "x").exists(), "nothing installed, started or written"
+    assert status(external) is True
+    nowhere = external.model_copy(update={"redis_url": f"redis://127.0.0.1:{_free_port()}/0"})
+    with pytest.raises(StackError, match=r"redis: no answer at 127\.0\.0\.1:\d+ after 10 s"):
+        up(nowhere)
+
+
+def test_testcontainers_mode_is_refused_without_a_docker_engine(tmp_path: Path) -> None:
+    settings = Settings(stack_mode="testcontainers", data_dir=tmp_path)
+    with pytest.raises(StackError, match="needs a Docker engine"):
+        up(settings)
 
 
 # -- docker-compose.yml ----------------------------------------------------------------------
