@@ -652,7 +652,8 @@ def _window_amplitude_noisiness(
     q = np.percentile(d, [25, 75], axis=-1)
     amp = np.maximum((q[1] - q[0]) * _IQR_TO_SD, 1e-6)
     log_amp = np.log(amp)
-    lra = log_amp - np.median(log_amp[:, usable], axis=1, keepdims=True)
+    ref = usable if usable.any() else np.ones_like(usable)
+    lra = log_amp - np.median(log_amp[:, ref], axis=1, keepdims=True)
     bmad = _mad(b)
     noi = np.divide(_mad(d - b), bmad, out=np.zeros_like(bmad), where=bmad > 0)
     return lra, noi

@@ -362,3 +362,18 @@ def test_mne_is_not_asked_to_interpolate_per_window(monkeypatch: pytest.MonkeyPa
     sim = generate_eeg(40.0, seed=17, bad_channels={"C3": "noisy"})
     res = assess_quality(_batch(sim.data_uv, sim.ch_names))
     assert "C3" in res.bad_channels and called == []
+
+
+def test_degenerate_inputs_complete_with_a_verdict() -> None:
+    sim = generate_eeg(20.0, seed=19)
+    dead = assess_quality(_batch(np.zeros_like(sim.data_uv), sim.ch_names))
+    assert dead.bad_channels == dict.fromkeys(sim.ch_names, "flat")
+    assert not dead.is_acceptable and dead.signal_quality_score == 0.0
+    # a bad channel with no standard position cannot be interpolated: kept, and reported
+    names = ["Fp1", "Fp2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2"]
+    x = generate_eeg(20.0, seed=20, ch_names=names).data_uv
+    x = np.vstack([x, np.zeros((1, x.shape[1]))])
+    res = assess_quality(_batch(x, [*names, "X1"]))
+    assert res.bad_channels == {"X1": "flat"}
+    assert res.unrepaired_channels == ["X1"] and res.to_dict()["unrepaired_channels"] == ["X1"]
+    assert res.repaired.ch_names == [*names, "X1"]
