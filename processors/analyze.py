@@ -178,7 +178,8 @@ def analyze(
 
     report("sleep_analysis", 0.9)
     if comprehensive:
-        stages["sleep_analysis"] = run_sleep(prepared)
+        # YASA filters and resamples itself and asks for unfiltered input.
+        stages["sleep_analysis"] = run_sleep(recording)
     else:
         stages["sleep_analysis"] = StageResult(
             "skipped",
@@ -307,11 +308,13 @@ def run_abnormality(
     return stage, result, scores
 
 
-def run_sleep(prepared: Recording) -> StageResult:
+def run_sleep(recording: Recording) -> StageResult:
     """YASA sleep staging, or ``skipped`` with the reason (too short, no suitable channel)."""
     t0 = time.perf_counter()
     try:
-        sleep = analyze_sleep(prepared.raw.get_data() * 1e6, prepared.sfreq_hz, prepared.ch_names)
+        sleep = analyze_sleep(
+            recording.raw.get_data() * 1e6, recording.sfreq_hz, recording.ch_names
+        )
     except Exception as exc:
         return StageResult(
             "failed", error=f"{type(exc).__name__}: {exc}", duration_s=time.perf_counter() - t0
@@ -342,9 +345,9 @@ def _run_events_stage(
 
 
 def _decide_triage(abn: Any, events_result: dict[str, Any], qc: Any | None) -> str:
-    events = events_result.get("events", [])
+    # The whole event report: decide_triage reads the discharge rate from its summaries.
     acceptable = bool(qc.is_acceptable) if qc is not None else False
-    return abnormality.decide_triage(abn, events, quality_acceptable=acceptable)
+    return abnormality.decide_triage(abn, events_result or None, quality_acceptable=acceptable)
 
 
 def _quality_weights(qc: Any | None) -> np.ndarray | None:

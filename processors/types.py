@@ -92,7 +92,9 @@ class WindowBatch:
 
     def __post_init__(self) -> None:
         if self.data_uv.ndim != 3:
-            raise ValueError(f"data_uv must be (windows, channels, samples), got {self.data_uv.shape}")
+            raise ValueError(
+                f"data_uv must be (windows, channels, samples), got {self.data_uv.shape}"
+            )
         if self.data_uv.shape[1] != len(self.ch_names):
             raise ValueError(
                 f"{self.data_uv.shape[1]} channels in data_uv but {len(self.ch_names)} names"
