@@ -112,21 +112,24 @@ def detect_events(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str])
     seizures = detect_seizures(x, sfreq_hz, ch_names, filtered=ctx.y)
     seizure_spans = [(e.onset_s, e.offset_s) for e in seizures]
 
+    trace = suppression_trace(x, sfreq_hz, filtered=ctx.y)
+    bursts = detect_burst_suppression(x, sfreq_hz, ch_names, trace=trace)
+    burst_spans = [(e.onset_s, e.offset_s) for e in bursts]
+    artifacts = detect_artifacts(x, sfreq_hz, ch_names, muscle=(ctx.muscle, ctx.muscle_block))
+
     # One pass finds every sharp transient up to 0.5 s with the relaxed periodic criteria;
     # isolated discharges must then pass the stricter spike criteria (a second pass with
-    # the context check, restricted to 0.2 s).
+    # the context check, restricted to 0.2 s). Transients inside a seizure or a
+    # burst-suppression stretch belong to that pattern.
     candidates = find_discharges(
         x, sfreq_hz, ch_names, max_duration_s=MAX_DISCHARGE_S, amplitude_ratio=DISCHARGE_RATIO,
         slope_ratio=DISCHARGE_SLOPE_RATIO, use_context=False, prepared=ctx,
     )  # fmt: skip
     periodic = detect_periodic_discharges(
-        x, sfreq_hz, ch_names, discharges=candidates, exclude=seizure_spans, prepared=ctx
-    )
+        x, sfreq_hz, ch_names, discharges=candidates, exclude=seizure_spans + burst_spans,
+        prepared=ctx,
+    )  # fmt: skip
     periodic_spans = [(e.onset_s, e.offset_s) for e in periodic]
-    trace = suppression_trace(x, sfreq_hz, filtered=ctx.y)
-    bursts = detect_burst_suppression(x, sfreq_hz, ch_names, trace=trace)
-    # Sharp transients within bursts belong to the burst-suppression pattern.
-    burst_spans = [(e.onset_s, e.offset_s) for e in bursts]
     isolated = [
         discharge_to_event(d)
         for d in find_discharges(
@@ -136,7 +139,6 @@ def detect_events(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str])
         and not _inside(d.apex_s, periodic_spans, pad_s=0.5)
         and not _inside(d.apex_s, burst_spans, pad_s=2.0)
     ]
-    artifacts = detect_artifacts(x, sfreq_hz, ch_names, muscle=(ctx.muscle, ctx.muscle_block))
 
     events = sorted(
         [*seizures, *periodic, *isolated, *bursts, *artifacts], key=lambda e: (e.onset_s, e.type)

@@ -135,11 +135,15 @@ def _blink_events(x: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> li
         distance=max(1, int(0.3 * sfreq_hz)),
     )  # fmt: skip
     sd = at_samples(sd_blk[0], sd_len, peaks)
+    half_win = round(1.0 * sfreq_hz)
     events = []
     for k, p in enumerate(peaks):
         prom = props["prominences"][k]
         if prom < BLINK_RATIO * sd[k]:
             continue
+        lo, hi = max(p - 2 * half_win, 0), p + 2 * half_win
+        if frontal[p] - np.median(frontal[lo:hi]) < 0.6 * prom:
+            continue  # a gap between negative waves, not a positive deflection
         if len(fp) > 1 and np.min(low[fp, p]) < 0.4 * np.max(low[fp, p]):
             continue  # not on both frontopolar electrodes: not the eyes
         # blinks fall off steeply behind the frontal electrodes

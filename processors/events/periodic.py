@@ -36,6 +36,7 @@ from processors.events.spikes import (
     Discharge,
     DischargeContext,
     find_discharges,
+    frontopolar_mask,
     prepare_context,
 )
 
@@ -99,11 +100,12 @@ def find_trains(
     """
     items = sorted(discharges, key=lambda d: d.apex_s)
     t = np.array([d.apex_s for d in items])
+    amp = np.array([d.amplitude_uv for d in items])
     free = np.zeros(t.size, dtype=bool)
     found: list[tuple[float, list[int]]] = []
     for i in range(t.size):
         for j in np.flatnonzero((t > t[i] + INTERVAL_S[0]) & (t <= t[i] + INTERVAL_S[1])):
-            chain = _extend(t, free, [i, int(j)])
+            chain = _extend(t, amp, free, [i, int(j)])
             if not _is_regular(t[chain]):
                 continue
             value = float(len(chain))
@@ -118,8 +120,8 @@ def find_trains(
         a, b = t[chain[0]], t[chain[-1]]
         if any(a <= y and b >= x for x, y in spans) or taken[chain].any():
             continue
-        chain = _extend_back(t, taken, chain)
-        chain = _extend(t, taken, chain)
+        chain = _extend_back(t, amp, taken, chain)
+        chain = _extend(t, amp, taken, chain)
         taken[chain] = True
         spans.append((t[chain[0]], t[chain[-1]]))
         trains.append(PeriodicTrain([items[k] for k in chain]))
@@ -146,7 +148,14 @@ def _period(times: np.ndarray) -> float:
     return float(np.median(iv / np.maximum(np.round(iv / base), 1)))
 
 
-def _extend_back(t: np.ndarray, used: np.ndarray, chain: list[int]) -> list[int]:
+def _alike(amp: np.ndarray, chain: list[int], k: int) -> bool:
+    """Relatively uniform morphology (ACNS): an amplitude within a factor 2.5 of the
+    chain's median discharge."""
+    ref = float(np.median(amp[chain]))
+    return ref / 2.5 <= amp[k] <= 2.5 * ref
+
+
+def _extend_back(t: np.ndarray, amp: np.ndarray, used: np.ndarray, chain: list[int]) -> list[int]:
     """Prepend the discharges that fall one period before the chain's first, one by one
     (a train's first cycles are often the weakest and may start a worse-scored chain)."""
     period = _period(t[chain])
@@ -154,13 +163,17 @@ def _extend_back(t: np.ndarray, used: np.ndarray, chain: list[int]) -> list[int]
     while True:
         expected = t[chain[0]] - period
         lo, hi = np.searchsorted(t, [expected - tol, expected + tol])
-        cand = [k for k in range(lo, min(hi, t.size)) if not used[k] and k not in chain]
+        cand = [
+            k
+            for k in range(lo, min(hi, t.size))
+            if not used[k] and k not in chain and _alike(amp, chain, k)
+        ]
         if not cand:
             return chain
         chain = [min(cand, key=lambda k: abs(t[k] - expected)), *chain]
 
 
-def _extend(t: np.ndarray, used: np.ndarray, chain: list[int]) -> list[int]:
+def _extend(t: np.ndarray, amp: np.ndarray, used: np.ndarray, chain: list[int]) -> list[int]:
     """Follow the chain while a free discharge falls within 25 % of the expected time,
     allowing one missed cycle at a time."""
     while True:
@@ -170,7 +183,11 @@ def _extend(t: np.ndarray, used: np.ndarray, chain: list[int]) -> list[int]:
             expected = t[chain[-1]] + cycles * period
             tol = LINK_TOLERANCE * period
             lo, hi = np.searchsorted(t, [expected - tol, expected + tol])
-            cand = [k for k in range(lo, min(hi, t.size)) if not used[k] and k not in chain]
+            cand = [
+                k
+                for k in range(lo, min(hi, t.size))
+                if not used[k] and k not in chain and _alike(amp, chain, k)
+            ]
             if cand:
                 nxt = min(cand, key=lambda k: abs(t[k] - expected))
                 break
@@ -296,9 +313,17 @@ def detect_periodic_discharges(
         )  # fmt: skip
     kept = [d for d in discharges if not any(a <= d.apex_s <= b for a, b in exclude)]
 
+    ocular = frontopolar_mask(ch_names)
+
     def score(train: PeriodicTrain) -> float:
         sal = train_salience(y, sfreq_hz, train)
-        return min(sal, 2 * MIN_SALIENCE) if sal >= MIN_SALIENCE else 0.0
+        if sal < MIN_SALIENCE:
+            return 0.0
+        if ocular.any() and not ocular.all():
+            topo = train_topography(y, sfreq_hz, train)
+            if topo[ocular].max() > 1.5 * topo[~ocular].max():
+                return 0.0  # frontopolar only: eye movements, not cerebral discharges
+        return min(sal, 2 * MIN_SALIENCE)
 
     trains = find_trains(kept, score)
     return trains_to_events(trains, y, sfreq_hz, ch_names)

@@ -32,6 +32,7 @@ from processors.events._common import (
     check_signal,
     flat_channels,
     neighbour_matrix,
+    positions_m,
 )
 from processors.events._types import Event
 from processors.events.artifacts import muscle_mask
@@ -270,6 +271,15 @@ def find_discharges(
     ]
 
 
+def frontopolar_mask(ch_names: Sequence[str]) -> np.ndarray:
+    """Electrodes over the eyes (Fp1, Fpz, Fp2 and the anterior AF row), where eye blinks
+    and movements (and the undershoot a high-pass filter leaves after them) dominate."""
+    pos = positions_m(ch_names)
+    if pos is not None:
+        return pos[:, 1] > 0.07
+    return np.array([c.lower().startswith(("fp", "af")) for c in ch_names])
+
+
 def _group_field(
     cand_t: list[int],
     cand_ch: list[int],
@@ -288,6 +298,7 @@ def _group_field(
     tol = max(1, round(FIELD_TOLERANCE_S * sfreq_hz))
     breaks = np.flatnonzero(np.diff(t) > tol) + 1
     adjacency = neighbour_matrix(ch_names)
+    ocular = frontopolar_mask(ch_names)
     min_channels = min(min_channels, len(ch_names))
     out: list[Discharge] = []
     for grp in np.split(np.arange(t.size), breaks):
@@ -296,6 +307,8 @@ def _group_field(
             continue
         if min_channels >= 2 and not adjacency[np.ix_(chans, chans)].any():
             continue  # scattered coincidences, not one field
+        if ocular[chans].all() and not ocular.all():
+            continue  # only at the frontopolar electrodes: eye movement, not cortex
         best = grp[np.argmax(feats[grp, 3])]
         amps: dict[str, float] = {}
         for g in grp:
