@@ -97,6 +97,11 @@ URGENT_EVENT_TYPES: frozenset[str] = frozenset({"seizure", "burst_suppression", 
 EVENT_MIN_CONFIDENCE: float = 0.5
 #: Windows needed before the verdict's confidence can approach its full value.
 _PRIOR_WINDOWS: float = 2.0
+#: Consecutive windows (3 x 4 s = 12 s) whose mean score makes a recording abnormal even when
+#: most of it is normal: a 30 s seizure in a 20-minute record is an abnormal record. 12 s is
+#: past the 10 s of the ACNS seizure definition and long enough that one artifact window
+#: (scored high) between normal ones does not carry the record.
+SUSTAINED_WINDOWS: int = 3
 
 
 class WindowScoreError(EEGError, ValueError):
@@ -347,9 +352,11 @@ def aggregate_abnormality(
 ) -> AbnormalityResult:
     """Recording verdict from window scores.
 
-    ``abnormal_probability`` is the quality-weighted mean window score (recording-level
-    averaging of window probabilities, as in the TUAB evaluations of EEGPT); the recording is
-    abnormal when it reaches 0.5. The verdict's confidence is ``|2 p - 1|`` shrunk for short
+    ``abnormal_probability`` is the larger of the quality-weighted mean window score
+    (recording-level averaging of window probabilities, as in the TUAB evaluations of EEGPT)
+    and the highest weighted mean over :data:`SUSTAINED_WINDOWS` consecutive windows, so a
+    focal stretch of abnormality (a seizure in a long normal record) is not averaged away;
+    the recording is abnormal when it reaches 0.5. The verdict's confidence is ``|2 p - 1|`` shrunk for short
     recordings by ``n / (n + 2)`` (n: effective number of windows), so a single window never
     gives a fully confident verdict and p = 0.5 gives none.
 
@@ -398,7 +405,8 @@ def aggregate_abnormality(
         # Every window judged unusable: fall back on equal weights rather than divide by zero.
         weights = np.ones_like(scores)
     w = weights / weights.sum()
-    p = float(np.sum(w * scores))
+    mean_p = float(np.sum(w * scores))
+    p = max(mean_p, sustained_score(scores, weights, SUSTAINED_WINDOWS))
     n_eff = float(weights.sum() ** 2 / np.sum(weights**2))  # Kish effective sample size
     confidence = abs(2.0 * p - 1.0) * n_eff / (n_eff + _PRIOR_WINDOWS)
     result = AbnormalityResult(
@@ -413,6 +421,18 @@ def aggregate_abnormality(
     )
     result.triage_priority = decide_triage(result, None, quality_acceptable=True)
     return result
+
+
+def sustained_score(scores: np.ndarray, weights: np.ndarray, n_consecutive: int) -> float:
+    """Highest weighted mean score over ``n_consecutive`` consecutive windows (0 when the
+    recording has fewer windows: a short record is judged on its mean alone)."""
+    if scores.size < n_consecutive:
+        return 0.0
+    kernel = np.ones(n_consecutive)
+    weighted = np.convolve(weights * scores, kernel, mode="valid")
+    total = np.convolve(weights, kernel, mode="valid")
+    means = np.divide(weighted, total, out=np.zeros_like(weighted), where=total > 0)
+    return float(means.max())
 
 
 def _event_field(event: Any, name: str, default: Any = None) -> Any:

@@ -114,6 +114,7 @@ _MIN_SFREQ_HZ = 100.0
 _HIGHPASS_HZ = 1.0  # PREP removes trends below 1 Hz before every criterion
 _LOWPASS_HZ = 45.0  # PREP's 45-50 Hz transition: mains noise falls in the "noise" part
 _SEGMENT_S = 1.0  # correlation / dropout segments (PREP: 1 s)
+_MIN_CORRELATION_SEGMENTS = 15  # seconds of evidence before low_correlation can be called
 _RANSAC_WINDOW_S = 4.0  # PREP uses 5 s; 4 s matches the analysis windows
 _RANSAC_SUBSETS = 50
 _RANSAC_SAMPLE_FRACTION = 0.25
@@ -591,7 +592,10 @@ def _evidence(
         max_corr = _segment_correlation(band_seg, usable)
         low = (max_corr < thresholds.correlation_min) & ~seg_flat
         corr_frac = low.mean(axis=0)
-        low_corr = usable & (corr_frac > thresholds.correlation_bad_fraction)
+        # A few seconds of low correlation say little (a stream's first windows): require
+        # enough segments before calling a channel uncorrelated.
+        enough = low.shape[0] >= _MIN_CORRELATION_SEGMENTS
+        low_corr = usable & (corr_frac > thresholds.correlation_bad_fraction) & enough
     win = _as_windows(detrended, band, sfreq_hz)
     lra_w, noi_w = _window_amplitude_noisiness(*win, usable)
     if thresholds.channel_log_rel_amplitude is not None and usable.sum() >= 3:
@@ -1329,3 +1333,101 @@ def assess_window_stream(
             "calibrate_thresholds(first_windows) first"
         )
     return assess_quality(batch, thresholds=thresholds, ransac=ransac, seed=seed)
+
+
+@dataclass
+class StreamWindowQuality:
+    """QC of the newest windows of a live stream (see :class:`StreamQC`)."""
+
+    bad_channels: dict[str, str]
+    repaired: WindowBatch
+    window_flags: np.ndarray
+    window_reasons: list[list[str]]
+    calibrated: bool
+
+
+def _concat_batches(batches: Sequence[WindowBatch]) -> WindowBatch:
+    first = batches[0]
+    if len(batches) == 1:
+        return first
+    return WindowBatch(
+        data_uv=np.concatenate([b.data_uv for b in batches]),
+        ch_names=first.ch_names,
+        sfreq_hz=first.sfreq_hz,
+        start_s=np.concatenate([b.start_s for b in batches]),
+        index=np.concatenate([b.index for b in batches]),
+        recording_start=first.recording_start,
+    )
+
+
+def _tail(batch: WindowBatch, n: int) -> WindowBatch:
+    return WindowBatch(
+        data_uv=batch.data_uv[-n:],
+        ch_names=batch.ch_names,
+        sfreq_hz=batch.sfreq_hz,
+        start_s=batch.start_s[-n:],
+        index=batch.index[-n:],
+        recording_start=batch.recording_start,
+    )
+
+
+class StreamQC:
+    """Quality control of one live stream, window by window.
+
+    Until ``calibration_windows`` windows have arrived, the windows seen so far are judged
+    together as a whole recording (:func:`assess_quality`); then thresholds are calibrated
+    on them (:func:`calibrate_thresholds`) and each new window is judged with the last
+    ``context_windows`` windows as context (:func:`assess_window_stream`). The context is
+    what keeps a seizure's sudden, widespread rise in amplitude from reading as a dozen bad
+    channels: a channel is judged on a minute of evidence, as in the whole-file path, and the
+    verdict applies to the newest windows. Picklable, so it can live in a Faust table.
+
+    Parameters
+    ----------
+    calibration_windows : int
+        Windows used to calibrate (15 x 4 s = the first minute).
+    context_windows : int
+        Windows of context for each verdict (15: one minute).
+    seed : int
+        RANSAC seed.
+    """
+
+    def __init__(
+        self, *, calibration_windows: int = 15, context_windows: int = 15, seed: int = 0
+    ) -> None:
+        if calibration_windows < 1 or context_windows < 1:
+            raise QCInputError("calibration_windows and context_windows must be at least 1")
+        self.calibration_windows = calibration_windows
+        self.context_windows = context_windows
+        self.seed = seed
+        self.thresholds: QCThresholds | None = None
+        self._context: list[WindowBatch] = []
+
+    @property
+    def calibrated(self) -> bool:
+        return self.thresholds is not None
+
+    def push(self, batch: WindowBatch) -> StreamWindowQuality:
+        """Judge the new windows of ``batch`` (in stream order)."""
+        self._context.append(batch)
+        context = _concat_batches(self._context)
+        if self.thresholds is None:
+            qc = assess_quality(context, seed=self.seed)
+            if context.n_windows >= self.calibration_windows:
+                self.thresholds = calibrate_thresholds(context, seed=self.seed)
+        else:
+            qc = assess_window_stream(context, self.thresholds, seed=self.seed)
+        if self.thresholds is not None:
+            self._trim()
+        n_new = batch.n_windows
+        return StreamWindowQuality(
+            bad_channels=dict(qc.bad_channels),
+            repaired=_tail(qc.repaired, n_new),
+            window_flags=np.asarray(qc.window_flags)[-n_new:],
+            window_reasons=list(qc.window_reasons[-n_new:]),
+            calibrated=self.calibrated,
+        )
+
+    def _trim(self) -> None:
+        context = _concat_batches(self._context)
+        self._context = [_tail(context, min(self.context_windows, context.n_windows))]

@@ -332,12 +332,26 @@ def db_sink() -> None:
 
 
 @main.command()
-def demo() -> None:
-    """Start the stack and run the main job end to end."""
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the demo EDF files go (default: <data_dir>/demo).",
+)
+def demo(out_dir: Path | None) -> None:
+    """Start the stack and run EEG through analysis and Kafka to results in PostgreSQL."""
     from connectors.settings import get_settings
-    from connectors.stack import up
+    from connectors.stack import StackError, up
+    from streams.demo import run_demo
 
-    up(get_settings())
+    settings = get_settings()
+    try:
+        up(settings)
+    except StackError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    run_demo(settings, out_dir or settings.data_dir / "demo")
 
 
 if __name__ == "__main__":

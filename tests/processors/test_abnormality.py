@@ -195,6 +195,17 @@ def test_probe_adapter_errors() -> None:
 # --- aggregation -----------------------------------------------------------------------------
 
 
+def test_a_sustained_focal_stretch_makes_a_long_normal_record_abnormal() -> None:
+    scores = np.full(300, 0.05)  # 20 minutes of normal windows
+    scores[100:108] = 0.8  # 32 s of abnormal activity
+    res = aggregate_abnormality(scores, scorer="x")
+    assert res.is_abnormal and res.abnormal_probability == pytest.approx(0.8)
+    # One isolated high window (an artifact scored abnormal) does not carry the record.
+    single = np.full(300, 0.05)
+    single[100] = 0.95
+    assert not aggregate_abnormality(single, scorer="x").is_abnormal
+
+
 def test_aggregation_probability_confidence_and_weights() -> None:
     res = aggregate_abnormality(np.full(30, 0.5), scorer="x")
     assert res.confidence == pytest.approx(0.0)  # on the boundary: no confidence
@@ -203,7 +214,10 @@ def test_aggregation_probability_confidence_and_weights() -> None:
     assert many.confidence > 0.85 > few.confidence  # one window is never fully convincing
     assert not many.is_abnormal and many.abnormal_probability == pytest.approx(0.05)
     scores = np.array([0.9, 0.9, 0.1, 0.1])
-    assert aggregate_abnormality(scores, scorer="x").abnormal_probability == pytest.approx(0.5)
+    # Mean 0.5, but the best 3 consecutive windows average (0.9 + 0.9 + 0.1) / 3.
+    assert aggregate_abnormality(scores, scorer="x").abnormal_probability == pytest.approx(
+        1.9 / 3
+    )
     # Artifact windows weighted out: only the clean, normal ones count.
     weighted = aggregate_abnormality(scores, scorer="x", quality_weights=np.array([0, 0, 1, 1]))
     assert weighted.abnormal_probability == pytest.approx(0.1)

@@ -118,23 +118,46 @@ def test_failing_feature_extractor_fails_only_its_stage(normal_recording):
     assert out["abnormality_detection"]["result"]["scorer"] == "qeeg-baseline"
 
 
-def test_stream_windows_give_the_same_scores_as_the_whole_file(seizure_recording):
-    """The rule of the house: whole file and window-by-window stream, same answer."""
-    whole = analyze(seizure_recording, "quick")
-    data_uv = seizure_recording.raw.get_data() * 1e6
-    windower = StreamWindower(seizure_recording.ch_names, seizure_recording.sfreq_hz)
-    stream_scores = []
-    chunk = 333  # does not divide the window
+def _stream_windows(recording, chunk: int):
+    data_uv = recording.raw.get_data() * 1e6
+    windower = StreamWindower(recording.ch_names, recording.sfreq_hz)
     for first in range(0, data_uv.shape[1], chunk):
         batch = windower.push(data_uv[:, first : first + chunk], first)
         if batch is not None:
-            qc = quality.assess_quality(batch)
-            stream_scores.append(abnormality.score_windows_qeeg(qc.repaired))
-    stream = np.concatenate(stream_scores)
-    # The synthetic recording has no bad channel, so QC repairs nothing on either path and
-    # the conditioning and scoring must agree window for window.
-    assert len(stream) == len(whole.window_scores)
-    np.testing.assert_allclose(stream, whole.window_scores, atol=1e-3)
+            yield batch
+
+
+def test_stream_windows_give_the_same_scores_as_the_whole_file(seizure_recording):
+    """The rule of the house: whole file and window-by-window stream, same answer."""
+    whole = analyze(seizure_recording, "quick")
+    assert whole.to_dict()["quality_report"]["result"]["bad_channels"] == []
+    batches = list(_stream_windows(seizure_recording, chunk=333))  # does not divide a window
+    stream = np.concatenate([b.data_uv for b in batches])
+    np.testing.assert_allclose(stream, whole.windows.data_uv, atol=1e-3)
+    stream_scores = np.concatenate([abnormality.score_windows_qeeg(b) for b in batches])
+    np.testing.assert_allclose(stream_scores, whole.window_scores, atol=1e-6)
+
+
+def test_stream_qc_repairs_the_same_bad_channel_as_the_whole_file():
+    recording = _recording(
+        150.0,
+        events=[InjectedEvent("seizure", onset_s=90.0, duration_s=25.0)],
+        bad_channels={"T7": "flat"},
+        seed=5,
+    )
+    whole = analyze(recording, "quick")
+    assert whole.to_dict()["quality_report"]["result"]["bad_channels"] == ["T7"]
+    stream_qc = quality.StreamQC()  # calibrates on the first minute, then a minute of context
+    repaired, found = [], set()
+    for batch in _stream_windows(recording, chunk=1000):
+        qc = stream_qc.push(batch)
+        found |= set(qc.bad_channels)
+        repaired.append(qc.repaired)
+    assert stream_qc.calibrated
+    # The seizure's widespread rise in amplitude is not mistaken for bad channels.
+    assert found == {"T7"}
+    stream_scores = np.concatenate([abnormality.score_windows_qeeg(b) for b in repaired])
+    np.testing.assert_allclose(stream_scores, whole.window_scores, atol=1e-4)
 
 
 def test_real_clinical_recordings_are_analysed_end_to_end(real_data_dir):

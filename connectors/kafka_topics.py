@@ -1,0 +1,94 @@
+"""Kafka topics of the pipeline and an idempotent producer of framed Avro records.
+
+Topics are created explicitly before any worker or sink starts: Faust does not create an
+agent's source topic, and a broker's auto-creation would give one partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from schemas.codec import encode
+
+#: topic -> partitions; the key is always the recording, so one recording stays in order.
+PIPELINE_TOPICS: dict[str, int] = {
+    "eeg.segments": 6,
+    "eeg.windows": 6,
+    "eeg.windows.qc": 6,
+    "eeg.features": 6,
+    "eeg.detections": 6,
+    "eeg.results": 6,
+    "eeg.alerts.urgent": 1,
+}
+
+
+class KafkaUnavailableError(Exception):
+    """The broker does not answer, or refuses a request."""
+
+    code = "kafka_unavailable"
+
+
+def ensure_topics(
+    bootstrap_servers: str, topics: Mapping[str, int] | None = None, *, timeout_s: float = 15.0
+) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    wanted = dict(PIPELINE_TOPICS if topics is None else topics)
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise KafkaUnavailableError(
+            f"Kafka at {bootstrap_servers} does not answer ({exc}); "
+            "start it with `brrr stack up` or set BRRR_KAFKA_BOOTSTRAP_SERVERS"
+        ) from None
+    missing = [
+        NewTopic(name, num_partitions=n) for name, n in wanted.items() if name not in existing
+    ]
+    if not missing:
+        return []
+    for name, future in admin.create_topics(missing, operation_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):  # a racing worker made it: fine
+                raise KafkaUnavailableError(f"could not create topic {name}: {exc}") from None
+    return [t.topic for t in missing]
+
+
+class RecordProducer:
+    """An idempotent producer (acks=all) of Avro records framed by ``schemas.codec``."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self._bootstrap = bootstrap_servers
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+            }
+        )
+        self._errors: list[str] = []
+
+    def send(self, topic: str, schema_name: str, key: str, record: Mapping) -> None:
+        """Queue one record; :meth:`flush` waits until the broker has them all."""
+        self._producer.produce(
+            topic, key=key.encode(), value=encode(schema_name, dict(record)), on_delivery=self._done
+        )
+        self._producer.poll(0)
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        remaining = self._producer.flush(timeout_s)
+        if remaining or self._errors:
+            errors, self._errors = self._errors, []
+            raise KafkaUnavailableError(
+                f"{remaining} record(s) not delivered to {self._bootstrap} in {timeout_s:g} s"
+                + (f"; errors: {'; '.join(errors[:3])}" if errors else "")
+            )
+
+    def _done(self, err: object, _msg: object) -> None:
+        if err is not None:
+            self._errors.append(str(err))

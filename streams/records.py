@@ -1,0 +1,95 @@
+"""From an analysis to the Avro records that cross ``eeg.results`` and ``eeg.detections``.
+
+The records' shape is the Avro schema's (``schemas/``); these functions only fill them in.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from processors.analyze import AnalysisResult
+from schemas.ids import detection_event_id
+from schemas.records import AnalysisResult as AnalysisResultRecord
+from schemas.records import Detection as DetectionRecord
+
+_DEFAULT_START = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def detection_records(result: AnalysisResult, *, job_id: str) -> list[DetectionRecord]:
+    """One ``Detection`` per event of the analysis (none when events were not run)."""
+    events = (result.stages["event_detection"].result or {}).get("events", [])
+    start = _recording_start(result)
+    return [
+        DetectionRecord(
+            job_id=job_id,
+            recording_id=result.recording_id,
+            event_id=detection_event_id(job_id, e["type"], e["onset_s"], e["channels"]),
+            event_type=e["type"],
+            subtype=e.get("subtype"),
+            onset_s=float(e["onset_s"]),
+            duration_s=float(e["duration_s"]),
+            start_time=start + timedelta(seconds=float(e["onset_s"])),
+            channels=list(e["channels"]),
+            confidence=float(e["confidence"]),
+        )
+        for e in events
+    ]
+
+
+def result_record(
+    result: AnalysisResult,
+    *,
+    job_id: str,
+    file_id: str | None = None,
+    n_events: int | None = None,
+) -> AnalysisResultRecord:
+    """The ``AnalysisResult`` record of an analysis: typed summary plus the whole document."""
+    document = result.to_dict()
+    abn = result.stages["abnormality_detection"]
+    abn_body = abn.result or {}
+    qc_body = result.stages["quality_report"].result or {}
+    features = result.stages["features"]
+    eegpt = document["models"].get("eegpt") or {}
+    events = (result.stages["event_detection"].result or {}).get("events", [])
+    versions = {
+        k: str(v) for k, v in document["models"].items() if isinstance(v, str | int | float)
+    }
+    if eegpt:
+        versions["eegpt"] = f"{eegpt.get('model_version')} ({eegpt.get('precision')})"
+    return AnalysisResultRecord(
+        job_id=job_id,
+        file_id=file_id,
+        recording_id=result.recording_id,
+        analysis_type=result.analysis_type,
+        status="completed",
+        created_at=datetime.now(UTC),
+        is_abnormal=abn_body.get("is_abnormal"),
+        confidence=float(abn_body.get("confidence", 0.0)),
+        triage_priority=result.triage_priority,
+        signal_quality_score=qc_body.get("signal_quality_score"),
+        n_events=len(events) if n_events is None else n_events,
+        scorer=str(abn_body.get("scorer", "none")),
+        model_weights_id=eegpt.get("weights_id"),
+        versions=versions,
+        n_windows=result.windows.n_windows if result.windows is not None else 0,
+        duration_s=float(result.recording["duration_s"]),
+        processing_time_s=float(result.duration_s),
+        inference_time_s=features.duration_s if features.status == "completed" else None,
+        error=abn.error,
+        result_json=json.dumps(document, default=_json_default),
+    )
+
+
+def _recording_start(result: AnalysisResult) -> datetime:
+    start = result.recording.get("start_time")
+    return datetime.fromisoformat(start) if start else _DEFAULT_START
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
