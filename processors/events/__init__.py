@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from processors.events._common import InvalidSignalError, check_signal
+from processors.events._common import InvalidSignalError, check_signal, positions_m
 from processors.events._types import EVENT_TYPES, Event, EventType
 from processors.events.artifacts import detect_artifacts
 from processors.events.burst_suppression import detect_burst_suppression, suppression_trace
@@ -29,6 +29,7 @@ from processors.events.periodic import (
 from processors.events.seizure import detect_seizures, seizure_burden_percent
 from processors.events.spikes import (
     SHARP_WAVE_MAX_S,
+    Discharge,
     detect_spikes,
     discharge_to_event,
     find_discharges,
@@ -77,6 +78,37 @@ def _inside(t: float, spans: Sequence[tuple[float, float]], pad_s: float = 0.0) 
     return any(a - pad_s <= t <= b + pad_s for a, b in spans)
 
 
+def _frontal_channels(ch_names: Sequence[str]) -> set[str]:
+    """Electrodes in front of the coronal midline (Fp, AF, F rows), where blinks show."""
+    pos = positions_m(ch_names)
+    if pos is None:
+        return {c for c in ch_names if c.lower().startswith(("fp", "af", "f"))}
+    return {c for c, p in zip(ch_names, pos, strict=True) if p[1] > 0.03}
+
+
+def _blink_shadow(artifacts: Sequence[Event]) -> list[tuple[float, float]]:
+    """Where a blink's undershoots lie: a zero-phase high-pass (here the 1 Hz edge of the
+    discharge band, or the recording's own 0.5 Hz) leaves a negative lobe on both sides of
+    every blink, which looks like a frontal sharp wave."""
+    spans = []
+    for e in artifacts:
+        if e.subtype == "eye_blink":
+            spans += [(e.onset_s - 0.4, e.onset_s + 0.1), (e.offset_s - 0.1, e.offset_s + 0.5)]
+    return spans
+
+
+#: in a blink's shadow, a frontal transient must be this much sharper than the background
+SHADOW_SLOPE_RATIO = 3.0
+
+
+def _ocular(d: Discharge, shadow: Sequence[tuple[float, float]], frontal: set[str]) -> bool:
+    """A blunt transient in a blink's shadow whose largest deflection is frontal: the
+    filter's undershoot is slow, a spike stays sharp."""
+    if d.slope_ratio >= SHADOW_SLOPE_RATIO or not _inside(d.apex_s, shadow):
+        return False
+    return max(d.channel_amplitudes_uv, key=d.channel_amplitudes_uv.get) in frontal
+
+
 def detect_events(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> EventReport:
     """Run every event detector on a continuous multichannel signal.
 
@@ -116,6 +148,7 @@ def detect_events(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str])
     bursts = detect_burst_suppression(x, sfreq_hz, ch_names, trace=trace)
     burst_spans = [(e.onset_s, e.offset_s) for e in bursts]
     artifacts = detect_artifacts(x, sfreq_hz, ch_names, muscle=(ctx.muscle, ctx.muscle_block))
+    shadow, frontal = _blink_shadow(artifacts), _frontal_channels(ch_names)
 
     # One pass finds every sharp transient up to 0.5 s with the relaxed periodic criteria;
     # isolated discharges must then pass the stricter spike criteria (a second pass with
@@ -138,6 +171,7 @@ def detect_events(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str])
         if not _inside(d.apex_s, seizure_spans, pad_s=2.0)
         and not _inside(d.apex_s, periodic_spans, pad_s=0.5)
         and not _inside(d.apex_s, burst_spans, pad_s=2.0)
+        and not _ocular(d, shadow, frontal)
     ]
 
     events = sorted(

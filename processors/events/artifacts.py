@@ -5,8 +5,8 @@
   the back of the head (Hagemann & Naumann 2001; Croft & Barry 2000). Detected as
   simultaneous positive low-frequency (0.5-8 Hz) deflections on both frontopolar channels.
 - **Muscle**: electromyogram is broadband above 20 Hz, where cortical EEG power is small;
-  1 s blocks whose 30-45 Hz power exceeds many times the channel's own median are
-  muscle-contaminated (Goncharova et al. 2003; Muthukumaraswamy 2013).
+  quarter seconds whose 30-45 Hz power stays above many times the channel's own median for
+  at least 0.75 s are muscle-contaminated (Goncharova et al. 2003; Muthukumaraswamy 2013).
 - **Electrode pop**: a sudden step on one electrode only, with no field on its neighbours
   (a change of electrode impedance), far steeper than anything cortical.
 - **Flat channel**: a channel carrying under 1 uV of signal for at least 5 s.
@@ -58,25 +58,36 @@ FLAT_MIN_S = 5.0
 def muscle_mask(
     data_uv: np.ndarray, sfreq_hz: float, *, ratio: float = MUSCLE_RATIO
 ) -> tuple[np.ndarray, int]:
-    """Muscle-contaminated 1 s blocks per channel.
+    """Muscle-contaminated quarter-second pieces per channel.
 
     Returns
     -------
-    mask : ndarray of bool, shape (n_channels, n_blocks)
-        True where the block's 30-45 Hz RMS is over ``ratio`` times the channel's median
-        (and over 2 uV, so a quiet channel's noise floor does not count).
+    mask : ndarray of bool, shape (n_channels, n_pieces)
+        True in quarter-second pieces where the 30-45 Hz RMS is over ``ratio`` times the
+        channel's median (and over 2 uV, so a quiet channel's noise floor does not count)
+        for at least three pieces in a row.
     block : int
-        Samples per block.
+        Samples per piece.
     """
     x = np.asarray(data_uv, dtype=float)
-    blk = max(1, round(MUSCLE_BLOCK_S * sfreq_hz))
+    blk = max(4, round(MUSCLE_BLOCK_S * sfreq_hz))
     n_blk = x.shape[1] // blk
     if n_blk == 0 or sfreq_hz < 2.2 * MUSCLE_BAND_HZ[1]:
         return np.zeros((x.shape[0], max(n_blk, 0)), dtype=bool), blk
     hf = bandpass(x, sfreq_hz, *MUSCLE_BAND_HZ)
-    rms = np.sqrt(np.mean(hf[:, : n_blk * blk].reshape(x.shape[0], n_blk, blk) ** 2, axis=2))
+    # RMS in quarter-second pieces; muscle is sustained (a run of at least 3 pieces), while
+    # a spike's own high-frequency content fills one piece at most and must not mask it out
+    sub = blk // 4
+    n_sub = n_blk * 4
+    rms = np.sqrt(np.mean(hf[:, : n_sub * sub].reshape(x.shape[0], n_sub, sub) ** 2, axis=2))
     base = np.median(rms, axis=1, keepdims=True)
-    return (rms > ratio * base) & (rms > 2.0), blk
+    high = (rms > ratio * base) & (rms > 2.0)
+    mask = np.zeros_like(high)
+    for c in np.flatnonzero(high.any(axis=1)):
+        for a, b in runs(high[c]):
+            if b - a >= 3:
+                mask[c, a:b] = True
+    return mask, sub
 
 
 def _muscle_events(
@@ -90,7 +101,7 @@ def _muscle_events(
         return []
     any_blk = mask.any(axis=0)
     events = []
-    for a, b in merge_runs(runs(any_blk), max_gap=1):
+    for a, b in merge_runs(runs(any_blk), max_gap=2):
         chans = np.flatnonzero(mask[:, a:b].any(axis=1))
         frac = mask[:, a:b].mean()
         events.append(

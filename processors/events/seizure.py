@@ -167,9 +167,8 @@ def detect_seizures(
         chans = [ch_names[c] for c in np.flatnonzero(share >= min(0.5, 0.8 * share.max()))]
         active = ictal[:, a:b]
         dom = np.where(active, feats["dominant_hz"][:, a:b], np.nan)
-        with np.errstate(all="ignore"):
-            f_track = np.nanmedian(dom, axis=0)
-        f_track = f_track[np.isfinite(f_track)]
+        has = np.isfinite(dom).any(axis=0)  # epochs of the run with an ictal channel
+        f_track = np.nanmedian(dom[:, has], axis=0) if has.any() else np.zeros(1)
         n3 = max(1, min(3, f_track.size // 3))
         f_on, f_off = float(np.median(f_track[:n3])), float(np.median(f_track[-n3:]))
         llr = feats["ll_ratio"][:, a:b][active]

@@ -41,6 +41,8 @@ from processors.events.artifacts import muscle_mask
 SPIKE_MAX_S = 0.070
 SHARP_WAVE_MAX_S = 0.200
 MIN_DURATION_S = 0.020
+#: durations are measured, not known: accept up to this factor over the nominal maximum
+DURATION_TOLERANCE = 1.25
 #: half-wave amplitude (mean of the two) over the local background standard deviation, at
 #: the strongest channel of the field and at the others
 AMPLITUDE_RATIO = 7.0
@@ -222,7 +224,9 @@ def find_discharges(
         return []
     ctx = prepare_context(x, sfreq_hz) if prepared is None else prepared
     y, dead, muscle, blk = ctx.y, ctx.dead, ctx.muscle, ctx.muscle_block
-    max_len = int(np.ceil(max_duration_s * sfreq_hz))
+    # the duration is estimated from the half-amplitude width, which the background can
+    # widen: allow that much measurement error over the nominal longest duration
+    max_len = int(np.ceil(DURATION_TOLERANCE * max_duration_s * sfreq_hz))
 
     cand_t, cand_ch, cand_rows = [], [], []
     for c in range(n_ch):
@@ -251,7 +255,7 @@ def find_discharges(
             & (amp >= 0.5 * min_amplitude_uv)
             & (sratio >= 0.5 * slope_ratio)
             & (dur_s >= MIN_DURATION_S)
-            & (dur_s <= max_duration_s)
+            & (dur_s <= DURATION_TOLERANCE * max_duration_s)
             & (np.minimum(a1, a2) >= 0.3 * np.maximum(a1, a2))
         )
         if muscle.shape[1]:

@@ -1,0 +1,241 @@
+"""Event detectors on synthetic EEG with known injected events (processors.events)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from processors.errors import NonFiniteSamples, WrongSamplingRate
+from processors.events import (
+    EVENT_TYPES,
+    InvalidSignalError,
+    detect_artifacts,
+    detect_burst_suppression,
+    detect_events,
+    detect_periodic_discharges,
+    detect_seizures,
+    detect_spikes,
+)
+from processors.events.periodic import find_trains
+from processors.events.spikes import Discharge
+from processors.synthetic import InjectedEvent, generate_eeg
+
+SFREQ = 256.0
+CLINICAL = ("epileptiform", "seizure", "PLED", "GPED", "burst_suppression")
+LEFT = {"Fp1", "F7", "F3", "T7", "C3", "P7", "P3", "O1"}
+RIGHT = {"Fp2", "F8", "F4", "T8", "C4", "P8", "P4", "O2"}
+
+
+def _overlaps(ev, truth) -> bool:
+    return ev.onset_s < truth.offset_s and ev.offset_s > truth.onset_s
+
+
+@pytest.fixture(scope="module")
+def spike_sim():
+    events = [
+        InjectedEvent("spike", 10.0, 0.04),
+        InjectedEvent("sharp_wave", 22.0, 0.13),
+        InjectedEvent("spike", 34.0, 0.05),
+        InjectedEvent("sharp_wave", 46.0, 0.15),
+        InjectedEvent("spike", 58.0, 0.035),
+        InjectedEvent("sharp_wave", 70.0, 0.11),
+    ]
+    return generate_eeg(90.0, events=events, muscle=True, seed=21)
+
+
+def test_spikes_found_on_time_with_field(spike_sim) -> None:
+    found = detect_spikes(spike_sim.data_uv, SFREQ, spike_sim.ch_names)
+    truths = spike_sim.events_of("spike", "sharp_wave")
+    right_kind = matched = 0
+    for tr in truths:
+        hits = [e for e in found if abs(e.onset_s - tr.onset_s) <= 0.05]
+        if not hits:
+            continue
+        matched += 1
+        ev = hits[0]
+        assert ev.type == "epileptiform"
+        assert len(ev.channels) >= 2 and set(ev.channels) & set(tr.channels)
+        assert 0.0 <= ev.confidence <= 1.0
+        right_kind += ev.subtype == tr.kind
+    # the detector's measured sensitivity is about 0.9 (processors.events.evaluation)
+    assert matched >= len(truths) - 1, f"found {[round(e.onset_s, 2) for e in found]}"
+    assert right_kind >= matched - 1
+    assert len(found) == matched, "a detection that matches no injected discharge"
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_clean_background_raises_no_clinical_event(seed: int) -> None:
+    sim = generate_eeg(150.0, muscle=True, seed=seed)
+    report = detect_events(sim.data_uv, SFREQ, sim.ch_names)
+    assert report.of_type(*CLINICAL) == []
+    assert report.summaries["burst_suppression_ratio"] == 0.0
+    assert report.summaries["seizure_burden_percent"] == 0.0
+    assert report.summaries["discharge_rate_per_min"] == 0.0
+    # the blinks and muscle of the background are reported as artifacts
+    assert report.of_type("artifact")
+
+
+def test_seizure_onset_duration_and_burden() -> None:
+    truth = InjectedEvent("seizure", 40.0, 25.0, rate_hz=6.0)
+    sim = generate_eeg(120.0, events=[truth], muscle=True, seed=8)
+    seizures = detect_seizures(sim.data_uv, SFREQ, sim.ch_names)
+    assert len(seizures) == 1
+    sz = seizures[0]
+    assert abs(sz.onset_s - 40.0) <= 3.0
+    assert abs(sz.duration_s - 25.0) <= 5.0
+    assert sz.details["evolving"] and sz.details["onset_frequency_hz"] > 2.5
+    assert set(sz.channels) & set(sim.events_of("seizure")[0].channels)
+    report = detect_events(sim.data_uv, SFREQ, sim.ch_names)
+    assert abs(report.summaries["seizure_burden_percent"] - 100 * 25 / 120) < 5
+    # its rhythmic waves are not also counted as spikes or periodic discharges
+    inside = [e for e in report.of_type("epileptiform", "PLED", "GPED") if _overlaps(e, truth)]
+    assert inside == []
+
+
+def test_short_rhythmic_run_is_not_a_seizure() -> None:
+    sim = generate_eeg(60.0, events=[InjectedEvent("seizure", 20.0, 6.0)], seed=2)
+    assert detect_seizures(sim.data_uv, SFREQ, sim.ch_names) == []
+
+
+def test_lpd_reported_as_pled_on_its_side_and_gpd_as_gped() -> None:
+    lpd = InjectedEvent("lpd", 10.0, 15.0, rate_hz=1.0)
+    gpd = InjectedEvent("gpd", 40.0, 12.0, rate_hz=1.5)
+    sim = generate_eeg(70.0, events=[lpd, gpd], muscle=True, seed=12)
+    t_lpd, t_gpd = sim.events_of("lpd")[0], sim.events_of("gpd")[0]
+    found = detect_periodic_discharges(sim.data_uv, SFREQ, sim.ch_names)
+    pled = [e for e in found if _overlaps(e, t_lpd)]
+    gped = [e for e in found if _overlaps(e, t_gpd)]
+    assert [e.type for e in pled] == ["PLED"]
+    assert [e.type for e in gped] == ["GPED"]
+    side = "left" if set(t_lpd.channels) <= LEFT | {"Fz", "Cz", "Pz"} else "right"
+    assert pled[0].details["side"] == side
+    assert set(pled[0].channels) <= (LEFT if side == "left" else RIGHT) | {"Fz", "Cz", "Pz"}
+    for ev, tr in ((pled[0], t_lpd), (gped[0], t_gpd)):
+        assert ev.details["n_discharges"] >= 0.8 * len(tr.truth_onsets_s)
+        assert abs(ev.details["frequency_hz"] - tr.rate_hz) < 0.15 * tr.rate_hz
+        assert abs(ev.onset_s - tr.onset_s) < 1.0 / tr.rate_hz
+    assert len(found) == 2
+    # in the full report, discharges of a train are not counted again as isolated spikes
+    report = detect_events(sim.data_uv, SFREQ, sim.ch_names)
+    assert [e.type for e in report.of_type("PLED", "GPED")] == ["PLED", "GPED"]
+    assert not [
+        e for e in report.of_type("epileptiform") if _overlaps(e, t_lpd) or _overlaps(e, t_gpd)
+    ]
+    assert report.summaries["periodic_discharge_rate_per_min"] > 0
+
+
+def test_burst_suppression_stretch_and_ratio() -> None:
+    sim = generate_eeg(160.0, events=[InjectedEvent("burst_suppression", 30.0, 100.0)], seed=6)
+    truth = sim.events_of("burst_suppression")[0]
+    found = detect_burst_suppression(sim.data_uv, SFREQ, sim.ch_names)
+    assert len(found) == 1
+    bs = found[0]
+    assert abs(bs.onset_s - 30.0) <= 3.0 and abs(bs.offset_s - 130.0) <= 3.0
+    assert abs(bs.details["n_bursts"] - len(truth.truth_onsets_s)) <= 1
+    for on in truth.truth_onsets_s:
+        assert min(abs(np.array(bs.details["burst_onsets_s"]) - on)) < 0.5
+    suppressed_s = 100.0 - sum(truth.truth_durations_s)
+    report = detect_events(sim.data_uv, SFREQ, sim.ch_names)
+    ratio = report.summaries["burst_suppression_ratio"]
+    assert abs(ratio - suppressed_s / 160.0) < 0.08
+    assert report.of_type("epileptiform", "PLED", "GPED", "seizure") == []
+
+
+def test_artifacts_blinks_muscle_flat_and_pop() -> None:
+    sim = generate_eeg(
+        60.0,
+        events=[InjectedEvent("muscle", 20.0, 3.0, channels=("T7", "P7"), amplitude_uv=30.0)],
+        bad_channels={"O2": "flat"},
+        seed=4,
+    )
+    data = sim.data_uv.copy()
+    c4 = sim.ch_names.index("C4")
+    t = np.arange(data.shape[1]) / SFREQ
+    data[c4] += np.where(t >= 45.0, 250.0 * np.exp(-(t - 45.0) / 0.3), 0.0)  # electrode pop
+    found = detect_artifacts(data, SFREQ, sim.ch_names)
+    blinks = [e for e in found if e.subtype == "eye_blink"]
+    truth = sim.events_of("blink")
+    hit = sum(any(abs(b.onset_s - tr.onset_s) < 0.25 for b in blinks) for tr in truth)
+    assert hit >= 0.8 * len(truth) and len(blinks) <= len(truth) + 1
+    muscle = [e for e in found if e.subtype == "muscle"]
+    assert any(19.0 <= e.onset_s <= 21.0 and {"T7", "P7"} <= set(e.channels) for e in muscle)
+    flat = [e for e in found if e.subtype == "flat_channel"]
+    assert [e.channels for e in flat] == [["O2"]] and flat[0].duration_s >= 55
+    pops = [e for e in found if e.subtype == "electrode_pop"]
+    assert [(e.channels, round(e.onset_s)) for e in pops] == [(["C4"], 45)]
+
+
+def test_find_trains_unit() -> None:
+    def d(t: float) -> Discharge:
+        return Discharge(t, t - 0.03, 0.1, ["F3", "C3"], 100.0, 8.0, 3.0, {"F3": 100.0})
+
+    rng = np.random.default_rng(0)
+    regular = [10.0 + 1.2 * k + rng.normal(0, 0.03) for k in range(8)]
+    scattered = [2.0, 3.1, 5.9, 30.0, 31.7, 35.2]
+    trains = find_trains([d(t) for t in sorted(regular + scattered)])
+    assert len(trains) == 1
+    assert np.allclose(trains[0].apexes_s, regular)
+    assert abs(trains[0].period_s - 1.2) < 0.05
+    # five regular discharges are not enough (ACNS: at least 6 cycles)
+    assert find_trains([d(t) for t in regular[:5]]) == []
+
+
+def test_detection_survives_the_preprocessing_band_pass(spike_sim) -> None:
+    sos = signal.butter(4, [0.5, 45.0], btype="bandpass", fs=SFREQ, output="sos")
+    filtered = signal.sosfiltfilt(sos, spike_sim.data_uv, axis=1)
+    found = detect_spikes(filtered, SFREQ, spike_sim.ch_names)
+    truths = spike_sim.events_of("spike", "sharp_wave")
+    hits = sum(any(abs(e.onset_s - tr.onset_s) <= 0.05 for e in found) for tr in truths)
+    assert hits >= len(truths) - 1
+
+
+def test_report_is_json_ready(spike_sim) -> None:
+    report = detect_events(spike_sim.data_uv, SFREQ, spike_sim.ch_names)
+    as_dict = json.loads(json.dumps(report.to_dict()))
+    assert set(as_dict["summaries"]["counts"]) == set(EVENT_TYPES)
+    assert as_dict["summaries"]["counts"]["epileptiform"] == len(report.of_type("epileptiform"))
+    first = as_dict["events"][0]
+    assert set(first) >= {"type", "subtype", "onset_s", "duration_s", "channels", "confidence"}
+    rate = as_dict["summaries"]["discharge_rate_per_min"]
+    assert abs(rate - len(report.of_type("epileptiform")) / 1.5) < 1e-2
+
+
+@pytest.mark.parametrize(
+    ("data", "sfreq", "names", "error"),
+    [
+        (np.zeros(1000), SFREQ, ["Cz"], InvalidSignalError),
+        (np.zeros((2, 1000)), SFREQ, ["Cz"], InvalidSignalError),
+        (np.full((1, 1000), np.nan), SFREQ, ["Cz"], NonFiniteSamples),
+        (np.zeros((1, 1000)), 50.0, ["Cz"], WrongSamplingRate),
+    ],
+)
+def test_bad_input_raises_typed_errors(data, sfreq, names, error) -> None:
+    with pytest.raises(error) as info:
+        detect_events(data, sfreq, names)
+    message = str(info.value)
+    assert len(message) > 40 and any(w in message for w in ("got", "NaN", "lists"))
+
+
+def test_short_input_gives_an_empty_report() -> None:
+    sim = generate_eeg(3.0, seed=1)
+    report = detect_events(sim.data_uv, SFREQ, sim.ch_names)
+    assert report.of_type(*CLINICAL) == []
+
+
+def test_twenty_minutes_in_a_few_seconds() -> None:
+    sim = generate_eeg(
+        1200.0,
+        events=[InjectedEvent("seizure", 300.0, 30.0), InjectedEvent("lpd", 600.0, 20.0)],
+        muscle=True,
+        seed=1,
+    )
+    t0 = time.perf_counter()
+    report = detect_events(sim.data_uv, SFREQ, sim.ch_names)
+    elapsed = time.perf_counter() - t0
+    print(f"detect_events on 20 min x 19 channels at 256 Hz: {elapsed:.2f} s")
+    assert [e.type for e in report.of_type(*CLINICAL)] == ["seizure", "PLED"]
+    assert elapsed < 12.0
