@@ -54,7 +54,7 @@ def write_demo_files(out_dir: Path) -> list[tuple[Path, list[Any]]]:
     return files
 
 
-async def _run(settings: Settings, out_dir: Path) -> None:
+async def _run(settings: Settings, out_dir: Path) -> list[dict[str, Any]]:
     from connectors.cache import TwoLevelCache
     from connectors.db import queries
     from connectors.db.migrate import migrate
@@ -143,16 +143,24 @@ async def _run(settings: Settings, out_dir: Path) -> None:
                 raise click.ClickException("the sink did not complete the jobs within 60 s")
 
             _step("results, read back from PostgreSQL")
+            summary = []
             for job_id, path, truth in jobs:
                 row = await queries.analysis_result(conn, job_id)
                 events = await queries.detections(conn, job_id=job_id)
+                summary.append(
+                    {"file": path.name, "job_id": job_id, "result": row, "detections": events}
+                )
                 verdict = "ABNORMAL" if row["is_abnormal"] else "normal"
                 click.echo(
                     f"  {path.name}: {verdict} (confidence {row['confidence']:.2f}), "
                     f"triage {row['triage_priority'].upper()}, "
                     f"quality {row['signal_quality_score']:.2f}, {len(events)} detections"
                 )
-                for e in events:
+                artifacts = [e for e in events if e["event_type"] == "artifact"]
+                if artifacts:
+                    kinds = sorted({str(e["subtype"]) for e in artifacts})
+                    click.echo(f"      {len(artifacts)} artifacts ({', '.join(kinds)}), not listed")
+                for e in (e for e in events if e["event_type"] != "artifact"):
                     channels = ",".join(e["channels"][:4]) + ("…" if len(e["channels"]) > 4 else "")
                     click.echo(
                         f"      {e['event_type']:<18} at {e['onset_s']:7.2f} s for "
@@ -173,8 +181,10 @@ async def _run(settings: Settings, out_dir: Path) -> None:
         f"{settings.postgres_url} -c 'SELECT job_id, status, triage_priority FROM analysis_results "
         "JOIN analysis_jobs USING (job_id)'"
     )
+    return summary
 
 
-def run_demo(settings: Settings, out_dir: Path) -> None:
-    """Run the demo end to end (the stack must be up)."""
-    asyncio.run(_run(settings, out_dir))
+def run_demo(settings: Settings, out_dir: Path) -> list[dict[str, Any]]:
+    """Run the demo end to end (the stack must be up); returns each file's result row and
+    detections as read back from PostgreSQL."""
+    return asyncio.run(_run(settings, out_dir))
