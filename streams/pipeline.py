@@ -44,7 +44,10 @@ def build_options(
         from processors.probe import load_probe
 
         try:
-            options.probe = load_probe(settings.probe_path)
+            # A probe trained on other EEGPT weights would score meaningless features.
+            options.probe = load_probe(
+                settings.probe_path, expected_weights_id=options.feature_extractor.weights_id
+            )
         except ModelUnavailable as exc:
             log.warning("abnormality probe unavailable, using the qEEG baseline: %s", exc)
     return options
