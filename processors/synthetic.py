@@ -378,6 +378,18 @@ def _background(rng: np.random.Generator, pos: np.ndarray, n: int, sfreq_hz: flo
     return (mix @ src) * rms_uv[:, None]
 
 
+def _mixed_sources(
+    rng: np.random.Generator, pos: np.ndarray, n: int, sfreq_hz: float, shape, sigma_m: float
+) -> np.ndarray:
+    """Independent sources of spectrum ``shape`` under every electrode, mixed by a
+    Gaussian distance kernel of width ``sigma_m``; unit variance per channel."""
+    src = _colored_noise(rng, pos.shape[0], n, sfreq_hz, shape)
+    d = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
+    mix = np.exp(-0.5 * (d / sigma_m) ** 2)
+    mix /= np.linalg.norm(mix, axis=1, keepdims=True)
+    return mix @ src
+
+
 def _posterior_weights(pos: np.ndarray) -> np.ndarray:
     """Alpha topography: 1 at O1/O2, about 0.6 at P7/P8/Pz, small frontally."""
     y = pos[:, 1]
@@ -675,11 +687,11 @@ def _normalise_stages(stages: Sequence[str], n_epochs: int) -> list[str]:
 
 def _sleep_activity(
     stages: list[str], rng: np.random.Generator, pos: np.ndarray, n: int, sfreq_hz: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Stage-dependent activity added to the background.
 
-    Returns the added activity (channels x samples), a per-sample alpha gain and a per-sample
-    wake mask (blinks occur only in W).
+    Returns the added activity (channels x samples), a per-sample alpha gain, a per-sample
+    wake mask (blinks occur only in W) and a per-sample gain of the aperiodic background.
     """
     ep = round(SLEEP_EPOCH_S * sfreq_hz)
     alpha_g = {"W": 1.0, "N1": 0.2, "N2": 0.0, "N3": 0.0, "R": 0.1}
@@ -696,10 +708,12 @@ def _sleep_activity(
     central = np.exp(
         -0.5 * (np.linalg.norm(pos - np.array([0.0, -0.01, 0.10]), axis=1) / 0.06) ** 2
     )
-    theta = _colored_noise(rng, 1, n, sfreq_hz, _band_shape(5.5, 1.0))[0] * 15.0
-    delta = _colored_noise(rng, 1, n, sfreq_hz, _band_shape(1.0, 0.4))[0] * 45.0
-    act = np.outer(np.full(pos.shape[0], 0.9), theta * per_sample(theta_g))
-    act += np.outer(frontal, delta * per_sample(delta_g))
+    # Sleep rhythms come from many cortical generators: independent narrow-band sources
+    # mixed through the volume-conduction matrix, delta more widespread than theta.
+    theta = _mixed_sources(rng, pos, n, sfreq_hz, _band_shape(5.5, 1.0), sigma_m=0.05) * 12.0
+    delta = _mixed_sources(rng, pos, n, sfreq_hz, _band_shape(1.0, 0.4), sigma_m=0.08) * 45.0
+    act = theta * per_sample(theta_g)[None, :]
+    act += frontal[:, None] * delta * per_sample(delta_g)[None, :]
     for k, stage in enumerate(stages):
         if stage != "N2":
             continue
@@ -718,7 +732,8 @@ def _sleep_activity(
             _add_at(act, frontal * central.clip(0.3) * 130.0, round(t0 * sfreq_hz), kc)
     wake = per_sample({"W": 1.0, "N1": 0.0, "N2": 0.0, "N3": 0.0, "R": 0.0}) > 0.5
     # REM: low-amplitude mixed frequency, so the broadband background is turned down too
-    return act, per_sample(alpha_g), wake
+    background_gain = per_sample({"W": 1.0, "N1": 1.0, "N2": 1.0, "N3": 1.0, "R": 0.7})
+    return act, per_sample(alpha_g), wake, background_gain
 
 
 # --------------------------------------------------------------------------------------
@@ -869,9 +884,9 @@ def generate_eeg(
     awake = np.ones(n, dtype=bool)
     if sleep_stages is not None:
         hypnogram = _normalise_stages(sleep_stages, math.ceil(duration_s / SLEEP_EPOCH_S))
-        sleep_act, alpha_gain, awake = _sleep_activity(hypnogram, rng, pos, n, sfreq_hz)
+        sleep_act, alpha_gain, awake, bg_gain = _sleep_activity(hypnogram, rng, pos, n, sfreq_hz)
         alpha *= alpha_gain[None, :]
-        background += sleep_act
+        background = background * bg_gain[None, :] + sleep_act
 
     # Burst suppression turns the whole cortical background down (and alpha with it).
     gain = np.ones(n)

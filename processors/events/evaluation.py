@@ -7,7 +7,8 @@ background with alpha, blinks and muscle bursts, 50 Hz line noise):
 - an *event* record: 5 spikes and 5 sharp waves, then an evolving seizure, an LPD train and a
   GPD train (random durations, rates and amplitudes, 10-20 s apart);
 - a *burst-suppression* record: a burst-suppression stretch of 90-150 s;
-- a *clean* record: background only.
+- a *clean* record: background only;
+- a *sleep* record, clean too: wake, N1, N2 with spindles and K-complexes, N3 delta, REM.
 
 A detection is a hit when it matches an injected event: an epileptiform discharge within
 50 ms of a spike's or sharp wave's onset, a seizure overlapping the injected one with its
@@ -105,6 +106,14 @@ def clean_record(seed: int, duration_s: float) -> SyntheticEEG:
     return generate_eeg(duration_s, muscle=True, seed=seed + 9000)
 
 
+def sleep_record(seed: int, duration_s: float) -> SyntheticEEG:
+    """Clean sleep: wake, N1, N2 (spindles, K-complexes), N3 (delta) and REM epochs."""
+    cycle = ["W", "N1", "N2", "N2", "N3", "N3", "R", "N2", "N1", "W"]
+    n_epochs = int(np.ceil(duration_s / 30.0))
+    stages = [cycle[k % len(cycle)] for k in range(n_epochs)]
+    return generate_eeg(duration_s, sleep_stages=stages, muscle=True, seed=seed + 12000)
+
+
 def _score(sim: SyntheticEEG, found: list[Event], tallies: dict[str, Tally], clean: bool) -> None:
     truths = [e for e in sim.events if e.kind in TRUTH_TYPE]
     matched: set[int] = set()
@@ -172,7 +181,13 @@ def evaluate(n_seeds: int = 10, duration_s: float = 300.0, verbose: bool = False
     hours = clean_hours = 0.0
     detect_s = 0.0
     for seed in range(n_seeds):
-        for maker, clean in ((event_record, False), (burst_record, False), (clean_record, True)):
+        makers = (
+            (event_record, False),
+            (burst_record, False),
+            (clean_record, True),
+            (sleep_record, True),
+        )
+        for maker, clean in makers:
             sim = maker(seed, duration_s)
             t0 = time.perf_counter()
             report = detect_events(sim.data_uv, sim.sfreq_hz, sim.ch_names)

@@ -41,6 +41,14 @@ from processors.events.spikes import (
 )
 
 MIN_CYCLES = 6
+#: share of all the transients within a train's span that belong to the train: periodic
+#: discharges stand out from the background between them, a chain threaded through a
+#: crowd of delta or theta waves does not
+MIN_PURITY = 0.5
+#: link tolerance: a quarter of the period, and never more than this
+MAX_LINK_TOLERANCE_S = 0.3
+#: phases of one discharge (its after-going slow wave) lie within this of its apex
+NMS_S = 0.2
 INTERVAL_S = (0.25, 5.0)
 LINK_TOLERANCE = 0.25
 MAX_CV = 0.25
@@ -106,8 +114,8 @@ def find_trains(
     for i in range(t.size):
         for j in np.flatnonzero((t > t[i] + INTERVAL_S[0]) & (t <= t[i] + INTERVAL_S[1])):
             chain = _extend(t, amp, free, [i, int(j)])
-            if not _is_regular(t[chain]):
-                continue
+            if not _is_regular(t[chain]) or len(chain) < MIN_PURITY * (chain[-1] - i + 1):
+                continue  # irregular, or picked out of a crowd of transients
             value = float(len(chain))
             if score is not None:
                 value *= score(PeriodicTrain([items[k] for k in chain]))
@@ -126,6 +134,17 @@ def find_trains(
         spans.append((t[chain[0]], t[chain[-1]]))
         trains.append(PeriodicTrain([items[k] for k in chain]))
     return sorted(trains, key=lambda tr: tr.discharges[0].apex_s)
+
+
+def _strongest_in_reach(discharges: Sequence[Discharge], reach_s: float) -> list[Discharge]:
+    """Keep a transient only when no larger one lies within ``reach_s``: the after-going
+    slow wave or a later phase of a polyphasic discharge is part of that discharge."""
+    order = sorted(discharges, key=lambda d: -d.amplitude_uv)
+    kept: list[Discharge] = []
+    for d in order:
+        if all(abs(d.apex_s - k.apex_s) > reach_s for k in kept):
+            kept.append(d)
+    return sorted(kept, key=lambda d: d.apex_s)
 
 
 def _is_regular(times: np.ndarray) -> bool:
@@ -159,7 +178,7 @@ def _extend_back(t: np.ndarray, amp: np.ndarray, used: np.ndarray, chain: list[i
     """Prepend the discharges that fall one period before the chain's first, one by one
     (a train's first cycles are often the weakest and may start a worse-scored chain)."""
     period = _period(t[chain])
-    tol = LINK_TOLERANCE * period
+    tol = min(LINK_TOLERANCE * period, MAX_LINK_TOLERANCE_S)
     while True:
         expected = t[chain[0]] - period
         lo, hi = np.searchsorted(t, [expected - tol, expected + tol])
@@ -181,7 +200,7 @@ def _extend(t: np.ndarray, amp: np.ndarray, used: np.ndarray, chain: list[int]) 
         nxt = None
         for cycles in (1, 2):  # the next discharge, or the one after a missed cycle
             expected = t[chain[-1]] + cycles * period
-            tol = LINK_TOLERANCE * period
+            tol = min(LINK_TOLERANCE * period, MAX_LINK_TOLERANCE_S)
             lo, hi = np.searchsorted(t, [expected - tol, expected + tol])
             cand = [
                 k
@@ -312,6 +331,7 @@ def detect_periodic_discharges(
             use_context=False, prepared=ctx,
         )  # fmt: skip
     kept = [d for d in discharges if not any(a <= d.apex_s <= b for a, b in exclude)]
+    kept = _strongest_in_reach(kept, NMS_S)
 
     ocular = frontopolar_mask(ch_names)
 

@@ -45,7 +45,7 @@ MIN_DURATION_S = 0.020
 DURATION_TOLERANCE = 1.25
 #: half-wave amplitude (mean of the two) over the local background standard deviation, at
 #: the strongest channel of the field and at the others
-AMPLITUDE_RATIO = 7.0
+AMPLITUDE_RATIO = 8.0
 FIELD_RATIO = 4.0
 #: and never under this absolute amplitude, whatever the background
 MIN_AMPLITUDE_UV = 40.0

@@ -44,7 +44,7 @@ def spike_sim():
         InjectedEvent("spike", 58.0, 0.035),
         InjectedEvent("sharp_wave", 70.0, 0.11),
     ]
-    return generate_eeg(90.0, events=events, muscle=True, seed=21)
+    return generate_eeg(90.0, events=events, seed=21)
 
 
 def test_spikes_found_on_time_with_field(spike_sim) -> None:
