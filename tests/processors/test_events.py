@@ -239,3 +239,20 @@ def test_twenty_minutes_in_a_few_seconds() -> None:
     print(f"detect_events on 20 min x 19 channels at 256 Hz: {elapsed:.2f} s")
     assert [e.type for e in report.of_type(*CLINICAL)] == ["seizure", "PLED"]
     assert elapsed < 12.0
+
+
+def test_evaluation_figures_one_seed() -> None:
+    """The figures of processors.events.evaluation on one seed (the issue note uses ten)."""
+    from processors.events.evaluation import evaluate
+
+    result = evaluate(n_seeds=1, duration_s=300.0)
+    rows = result["per_type"]
+    print(json.dumps(rows, indent=1))
+    assert rows["epileptiform"]["sensitivity"] >= 0.8
+    for kind in ("seizure", "PLED", "GPED", "burst_suppression"):
+        assert rows[kind]["sensitivity"] == 1.0, kind
+    for kind, row in rows.items():
+        assert row["false_per_hour_clean"] == 0.0, kind
+        assert row["misclassified"] == 0, kind
+    assert rows["epileptiform"]["max_abs_onset_error_s"] <= 0.05
+    assert rows["seizure"]["max_abs_onset_error_s"] <= 3.0
