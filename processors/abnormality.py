@@ -356,9 +356,9 @@ def aggregate_abnormality(
     (recording-level averaging of window probabilities, as in the TUAB evaluations of EEGPT)
     and the highest weighted mean over :data:`SUSTAINED_WINDOWS` consecutive windows, so a
     focal stretch of abnormality (a seizure in a long normal record) is not averaged away;
-    the recording is abnormal when it reaches 0.5. The verdict's confidence is ``|2 p - 1|`` shrunk for short
-    recordings by ``n / (n + 2)`` (n: effective number of windows), so a single window never
-    gives a fully confident verdict and p = 0.5 gives none.
+    the recording is abnormal when it reaches 0.5. The verdict's confidence is ``|2 p - 1|``
+    shrunk for short recordings by ``n / (n + 2)`` (n: effective number of windows), so a
+    single window never gives a fully confident verdict and p = 0.5 gives none.
 
     Parameters
     ----------

@@ -215,9 +215,7 @@ def test_aggregation_probability_confidence_and_weights() -> None:
     assert not many.is_abnormal and many.abnormal_probability == pytest.approx(0.05)
     scores = np.array([0.9, 0.9, 0.1, 0.1])
     # Mean 0.5, but the best 3 consecutive windows average (0.9 + 0.9 + 0.1) / 3.
-    assert aggregate_abnormality(scores, scorer="x").abnormal_probability == pytest.approx(
-        1.9 / 3
-    )
+    assert aggregate_abnormality(scores, scorer="x").abnormal_probability == pytest.approx(1.9 / 3)
     # Artifact windows weighted out: only the clean, normal ones count.
     weighted = aggregate_abnormality(scores, scorer="x", quality_weights=np.array([0, 0, 1, 1]))
     assert weighted.abnormal_probability == pytest.approx(0.1)
