@@ -331,6 +331,25 @@ def db_sink() -> None:
         sys.exit(1)
 
 
+@main.command("api")
+@click.option("--host", default=None, help="Address to listen on (default: BRRR_API_HOST).")
+@click.option("--port", type=int, default=None, help="Port (default: BRRR_API_PORT).")
+def api_command(host: str | None, port: int | None) -> None:
+    """Serve the REST API (jobs, results, detections, metrics, /health) with uvicorn."""
+    import uvicorn
+
+    from api.app import create_app
+    from connectors.settings import get_settings
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+    )
+
+
 @main.command()
 @click.option(
     "--out",

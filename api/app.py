@@ -1,0 +1,104 @@
+"""The FastAPI application: ``create_app(settings)``, served by ``brrr api``.
+
+The layout follows FastAPI's "bigger applications": this module builds the app and opens what
+it needs for its whole life (lifespan); :mod:`api.dependencies` hands those to the routes;
+one router per resource under :mod:`api.routers`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from confluent_kafka.admin import AdminClient
+from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
+from starlette.concurrency import run_in_threadpool
+
+from api.cache import SourcedCache
+from api.errors import install_error_handlers
+from api.metrics import count_requests
+from api.routers import health, jobs, metrics, recordings
+from connectors.object_store import ObjectStore, ObjectStoreError
+from connectors.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+#: PostgreSQL connections per API process.
+POOL_MIN_SIZE = 1
+POOL_MAX_SIZE = 10
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The REST API over the results, configured by ``settings`` (default: the environment).
+
+    Parameters
+    ----------
+    settings : Settings or None
+        Where PostgreSQL, Redis, S3 and Kafka are; None reads ``BRRR_*`` once.
+
+    Returns
+    -------
+    FastAPI
+        The app. Its lifespan opens a PostgreSQL pool, the object store, the cache and a
+        Kafka admin client on ``app.state`` and closes them on shutdown; the app starts even
+        when a service is down (``/health`` then says which, and routes needing it answer 503).
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await _open(app, settings)
+        try:
+            yield
+        finally:
+            await _close(app)
+
+    app = FastAPI(
+        title="Brain-Go-Brrr",
+        summary="Results of clinical EEG analyses: jobs, results, detections, metrics.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.middleware("http")(count_requests)
+    for module in (health, jobs, recordings, metrics):
+        app.include_router(module.router)
+    return app
+
+
+async def _open(app: FastAPI, settings: Settings) -> None:
+    # open(wait=False): start even when PostgreSQL is down; the pool keeps trying, and a
+    # request that finds no connection in time answers 503.
+    pool = AsyncConnectionPool(
+        settings.postgres_url,
+        min_size=POOL_MIN_SIZE,
+        max_size=POOL_MAX_SIZE,
+        kwargs={"connect_timeout": 3},
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+        name="brrr-api",
+    )
+    await pool.open(wait=False)
+    store = ObjectStore.from_settings(settings)
+    try:
+        # The cache writes results read from PostgreSQL: the bucket must exist.
+        await run_in_threadpool(store.ensure_bucket)
+    except ObjectStoreError as exc:
+        log.warning("object store not ready at start (%s); /health will report it", exc)
+    app.state.pool = pool
+    app.state.store = store
+    app.state.cache = SourcedCache(store, settings.redis_url)
+    app.state.kafka_admin = AdminClient(
+        {"bootstrap.servers": settings.kafka_bootstrap_servers, "socket.timeout.ms": 3000}
+    )
+
+
+async def _close(app: FastAPI) -> None:
+    await app.state.pool.close()
+    app.state.cache.redis.close()
+    # The Kafka admin client and the S3 client's HTTP pool have no open transactions;
+    # dropping them releases their sockets.
+    del app.state.kafka_admin

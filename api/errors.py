@@ -1,0 +1,131 @@
+"""The API's errors and the one JSON body they all answer with: ``{"error", "detail"}``.
+
+A service that does not answer gives 503 naming the service and what to try; a bad request
+gives 422 saying which parameter was wrong; nothing reaches the client as a bare trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from connectors.db import DatabaseUnavailableError, redact_url
+from connectors.object_store import ObjectStoreError, ObjectStoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error with its HTTP status and a stable ``code`` for clients.
+
+    Parameters
+    ----------
+    status_code : int
+        HTTP status of the answer.
+    code : str
+        Stable machine-readable code (``job_not_found``...).
+    detail : str
+        What was wrong and what to do, for a person.
+    """
+
+    def __init__(self, status_code: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.code = code
+        self.detail = detail
+
+
+class NotFound(ApiError):
+    """Nothing under that id (404)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(404, code, detail)
+
+
+class ServiceUnavailable(ApiError):
+    """A service the API needs does not answer (503)."""
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(503, f"{service}_unavailable", detail)
+        self.service = service
+
+
+def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The JSON body of every error answer."""
+    return {"error": code, "detail": detail, **extra}
+
+
+def database_unavailable(request: Request, exc: Exception) -> ServiceUnavailable:
+    """The 503 for a PostgreSQL that does not answer (password redacted)."""
+    url = redact_url(request.app.state.settings.postgres_url)
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return ServiceUnavailable(
+        "postgres",
+        f"PostgreSQL at {url} does not answer ({first_line}); start the local stack with "
+        "`brrr stack up`, or set BRRR_POSTGRES_URL to a running server",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error with ``{"error": code, "detail": message}``."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.detail), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_request", _describe(exc)), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"no endpoint {request.url.path}: see /docs for the API's endpoints"
+        return JSONResponse(error_body(code, detail), status_code=exc.status_code)
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        err = database_unavailable(request, exc)
+        return JSONResponse(error_body(err.code, err.detail), status_code=503)
+
+    for kind in (DatabaseUnavailableError, PoolTimeout, psycopg.OperationalError):
+        app.add_exception_handler(kind, _database)
+
+    @app.exception_handler(ObjectStoreUnavailableError)
+    async def _s3_down(request: Request, exc: ObjectStoreUnavailableError) -> JSONResponse:
+        return JSONResponse(error_body("s3_unavailable", str(exc)), status_code=503)
+
+    @app.exception_handler(ObjectStoreError)
+    async def _s3_error(request: Request, exc: ObjectStoreError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=502)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body(
+                "internal_error",
+                f"unexpected {type(exc).__name__} on {request.url.path}: this is a bug; the "
+                "API's log has the trace, please report it",
+            ),
+            status_code=500,
+        )
+
+
+def _describe(exc: RequestValidationError) -> str:
+    """One readable sentence per invalid parameter: where, what was given, what is wanted."""
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("path", "query", "body")]
+        name = ".".join(loc) or "request"
+        given = err.get("input")
+        parts.append(f"{name} {given!r}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
