@@ -22,6 +22,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -84,6 +85,18 @@ def _run_one(config: dict[str, Any], queue: mp.Queue) -> None:
     )
 
 
+def _result_of(proc: Any, queue: mp.Queue) -> dict[str, Any]:
+    """The child's row; a child that died says so instead of leaving us waiting."""
+    while True:
+        try:
+            return queue.get(timeout=5)
+        except Empty:
+            if not proc.is_alive():
+                raise RuntimeError(
+                    f"benchmark run exited with code {proc.exitcode}; see its traceback above"
+                ) from None
+
+
 def run(minutes: float, threads: int) -> dict[str, Any]:
     configs = [
         {"name": "quick (no EEGPT)", "analysis_type": "quick", "precision": None},
@@ -97,7 +110,7 @@ def run(minutes: float, threads: int) -> dict[str, Any]:
         queue: mp.Queue = ctx.Queue()
         proc = ctx.Process(target=_run_one, args=(config, queue))
         proc.start()
-        row = queue.get()
+        row = _result_of(proc, queue)
         proc.join()
         rows.append(row)
         print(

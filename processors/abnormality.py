@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from processors.errors import EEGError, ModelUnavailable, NonFiniteSamples
+from processors.errors import ModelUnavailable, NonFiniteSamples, WindowScoreError
 from processors.qeeg import QEEGFeatures, qeeg_features
 from processors.types import TriagePriority, WindowBatch
 
@@ -102,13 +102,6 @@ _PRIOR_WINDOWS: float = 2.0
 #: past the 10 s of the ACNS seizure definition and long enough that one artifact window
 #: (scored high) between normal ones does not carry the record.
 SUSTAINED_WINDOWS: int = 3
-
-
-class WindowScoreError(EEGError, ValueError):
-    """Window scores or quality weights that cannot be aggregated (empty, outside [0, 1],
-    negative, or of mismatched lengths)."""
-
-    code = "invalid_window_scores"
 
 
 class SupportsPredictProba(Protocol):

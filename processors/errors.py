@@ -51,3 +51,48 @@ class ModelUnavailable(EEGError):
     """EEGPT (or a probe) cannot be loaded: missing, corrupt or mismatched checkpoint."""
 
     code = "model_unavailable"
+
+
+class SyntheticSpecError(EEGError, ValueError):
+    """A request to the synthetic generator that cannot be honoured."""
+
+    code = "invalid_synthetic_spec"
+
+
+class SleepInputError(EEGError, ValueError):
+    """Input that sleep staging cannot take: data and channel names that disagree, an EOG of
+    another length, an unknown stage label, or an object that is not a recording."""
+
+    code = "invalid_sleep_input"
+
+
+class InvalidSignalError(EEGError, ValueError):
+    """A signal handed to a detector with the wrong shape or channel list."""
+
+    code = "invalid_signal"
+
+
+class QCInputError(EEGError, ValueError):
+    """Input that quality control cannot use: wrong shape, unknown or duplicated channels,
+    or thresholds calibrated for another montage."""
+
+    code = "invalid_qc_input"
+
+
+class ProbeTrainingError(EEGError):
+    """The probe cannot be trained on what it was given (one class only, bad shapes...)."""
+
+    code = "probe_training_error"
+
+
+class StreamChunkError(EEGError):
+    """A stream chunk that does not fit the stream: wrong shape, a gap, a bad position."""
+
+    code = "stream_chunk_error"
+
+
+class WindowScoreError(EEGError, ValueError):
+    """Window scores or quality weights that cannot be aggregated (empty, outside [0, 1],
+    negative, or of mismatched lengths)."""
+
+    code = "invalid_window_scores"

@@ -67,7 +67,7 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
-from processors.errors import EEGError, NoEEGChannels, WrongSamplingRate
+from processors.errors import NoEEGChannels, StreamChunkError, WrongSamplingRate
 from processors.io import check_finite, check_sfreq
 from processors.montage import classify_channels
 from processors.types import MODEL_SFREQ_HZ, WINDOW_S, Recording, WindowBatch
@@ -84,12 +84,6 @@ LINE_FREQS_HZ: tuple[float, float] = (50.0, 60.0)
 LINE_DETECTION_RATIO: float = 4.0
 #: Target padding on each side of a window, as a fraction of the window.
 _PAD_FRACTION: float = 0.5
-
-
-class StreamChunkError(EEGError):
-    """A stream chunk that does not fit the stream: wrong shape, a gap, a bad position."""
-
-    code = "stream_chunk_error"
 
 
 # ---------------------------------------------------------------------------------------------

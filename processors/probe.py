@@ -37,17 +37,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from processors.errors import EEGError, ModelUnavailable
+from processors.errors import ModelUnavailable, ProbeTrainingError
 
 PROBE_FORMAT = "brain-go-brrr/eegpt-linear-probe/1"
 #: Label names accepted in manifests, mapped to the class index (1 = abnormal).
 LABELS: dict[str, int] = {"normal": 0, "abnormal": 1, "0": 0, "1": 1}
-
-
-class ProbeTrainingError(EEGError):
-    """The probe cannot be trained on what it was given (one class only, bad shapes...)."""
-
-    code = "probe_training_error"
 
 
 @dataclass

@@ -80,7 +80,12 @@ import mne
 import numpy as np
 from scipy import fft as sp_fft
 
-from processors.errors import EEGError, NonFiniteSamples, RecordingTooShort, WrongSamplingRate
+from processors.errors import (
+    NonFiniteSamples,
+    QCInputError,
+    RecordingTooShort,
+    WrongSamplingRate,
+)
 from processors.types import WindowBatch
 
 logger = logging.getLogger(__name__)
@@ -124,13 +129,6 @@ _RANSAC_MAX_WINDOWS = 20  # evenly spread: enough to estimate a fraction of bad 
 # recording and of synthetic ones, so it runs from 32 positioned channels up.
 _RANSAC_MIN_CHANNELS = 32
 _MUSCLE_BAND_HZ = (25.0, 45.0)
-
-
-class QCInputError(EEGError, ValueError):
-    """Input that quality control cannot use: wrong shape, unknown or duplicated channels,
-    or thresholds calibrated for another montage."""
-
-    code = "invalid_qc_input"
 
 
 # --------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import mne
 import numpy as np
 
-from processors.errors import EEGError, NonFiniteSamples, WrongSamplingRate
+from processors.errors import NonFiniteSamples, SleepInputError, WrongSamplingRate
 
 #: Stage labels of the hypnogram (AASM): wake, N1, N2, N3, REM.
 STAGES: tuple[str, ...] = ("W", "N1", "N2", "N3", "R")
@@ -60,13 +60,6 @@ _YASA_TO_STAGE: dict[str, str] = {
     "REM": "R",
     "R": "R",
 }
-
-
-class SleepInputError(EEGError, ValueError):
-    """Input that sleep staging cannot take: data and channel names that disagree, an EOG of
-    another length, an unknown stage label, or an object that is not a recording."""
-
-    code = "invalid_sleep_input"
 
 
 @dataclass

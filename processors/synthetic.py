@@ -35,7 +35,7 @@ import mne
 import numpy as np
 from scipy import ndimage, signal
 
-from processors.errors import EEGError
+from processors.errors import SyntheticSpecError
 from processors.montage import STANDARD_1020_19
 
 __all__ = [
@@ -73,12 +73,6 @@ _DEFAULT_RATE_HZ = {"seizure": 7.0, "lpd": 1.0, "gpd": 1.5}
 # Spatial spread (m) of one source over the standard head (neighbours sit about 6 cm apart).
 _MIX_SIGMA_M = 0.04
 _FIELD_SIGMA_M = 0.055
-
-
-class SyntheticSpecError(EEGError, ValueError):
-    """A request to the synthetic generator that cannot be honoured."""
-
-    code = "invalid_synthetic_spec"
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,10 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage, signal
 
-from processors.errors import EEGError, NonFiniteSamples, WrongSamplingRate
+from processors.errors import InvalidSignalError, NonFiniteSamples, WrongSamplingRate
 
 #: The detectors need at least this rate to see 20 ms spikes and 20-45 Hz muscle activity.
 MIN_SFREQ_HZ = 100.0
-
-
-class InvalidSignalError(EEGError, ValueError):
-    """A signal handed to a detector with the wrong shape or channel list."""
-
-    code = "invalid_signal"
 
 
 def check_signal(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> np.ndarray:
