@@ -120,12 +120,23 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+#: What to send instead, by pydantic error type.
+_HINTS = {
+    "uuid_parsing": "ids are UUIDs such as 123e4567-e89b-12d3-a456-426614174000",
+    "uuid_type": "ids are UUIDs such as 123e4567-e89b-12d3-a456-426614174000",
+    "datetime_parsing": "use ISO 8601, e.g. 2026-11-26T09:30:00Z",
+    "datetime_from_date_parsing": "use ISO 8601, e.g. 2026-11-26T09:30:00Z",
+    "int_parsing": "use a whole number",
+}
+
+
 def _describe(exc: RequestValidationError) -> str:
     """One readable sentence per invalid parameter: where, what was given, what is wanted."""
     parts = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p not in ("path", "query", "body")]
         name = ".".join(loc) or "request"
-        given = err.get("input")
-        parts.append(f"{name} {given!r}: {err.get('msg', 'invalid')}")
+        sentence = f"{name} {err.get('input')!r}: {err.get('msg', 'invalid')}"
+        hint = _HINTS.get(err.get("type", ""))
+        parts.append(f"{sentence} ({hint})" if hint else sentence)
     return "; ".join(parts)

@@ -211,7 +211,7 @@ async def test_unknown_job_is_404_and_bad_id_422(client: httpx.AsyncClient) -> N
     r = await client.get("/api/v1/jobs/not-a-uuid")
     assert r.status_code == 422
     assert r.json()["error"] == "invalid_request"
-    assert "job_id 'not-a-uuid'" in r.json()["detail"] and "UUID" in r.json()["detail"]
+    assert "job_id 'not-a-uuid'" in r.json()["detail"] and "UUIDs such as" in r.json()["detail"]
 
 
 @session_loop
@@ -281,6 +281,9 @@ async def test_detections_filtered(client: httpx.AsyncClient, seeded: Seeded) ->
 
     r = await client.get(url, params={"event_type": "seizures"})
     assert r.status_code == 422 and "seizure" in r.json()["detail"]
+    r = await client.get(url, params={"since": "yesterday"})
+    assert r.status_code == 422 and "since 'yesterday'" in r.json()["detail"]
+    assert "ISO 8601" in r.json()["detail"]
     r = await client.get(url, params={"since": window["until"], "until": window["since"]})
     assert r.status_code == 422 and "before" in r.json()["detail"]
     r = await client.get(f"/api/v1/recordings/no-such-{uuid.uuid4().hex[:8]}/detections")
