@@ -384,8 +384,8 @@ def _describe_recording(recording: Recording) -> dict[str, Any]:
 
 
 def _models_used(options: AnalysisOptions, stages: dict[str, StageResult]) -> dict[str, Any]:
-    import mne
-    import yasa
+    # Versions from the package metadata: importing yasa costs seconds when no sleep ran.
+    from importlib.metadata import version
 
     extractor = options.feature_extractor
     features_ran = stages["features"].status == "completed"
@@ -402,6 +402,6 @@ def _models_used(options: AnalysisOptions, stages: dict[str, StageResult]) -> di
         ),
         "abnormality_scorer": abn.get("scorer"),
         "probe": getattr(options.probe, "version", None) if options.probe is not None else None,
-        "mne": mne.__version__,
-        "yasa": yasa.__version__,
+        "mne": version("mne"),
+        "yasa": version("yasa"),
     }
