@@ -16,10 +16,10 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 
-from api.cache import SourcedCache
 from api.errors import install_error_handlers
 from api.metrics import count_requests
 from api.routers import health, jobs, metrics, recordings
+from connectors.cache import TwoLevelCache
 from connectors.object_store import ObjectStore, ObjectStoreError
 from connectors.settings import Settings, get_settings
 
@@ -90,7 +90,7 @@ async def _open(app: FastAPI, settings: Settings) -> None:
         log.warning("object store not ready at start (%s); /health will report it", exc)
     app.state.pool = pool
     app.state.store = store
-    app.state.cache = SourcedCache(store, settings.redis_url)
+    app.state.cache = TwoLevelCache(store, settings.redis_url)
     app.state.kafka_admin = AdminClient(
         {"bootstrap.servers": settings.kafka_bootstrap_servers, "socket.timeout.ms": 3000}
     )

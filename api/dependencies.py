@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from api.cache import SourcedCache
+from connectors.cache import TwoLevelCache
 from connectors.settings import Settings
 
 #: Longest wait for a free PostgreSQL connection before answering 503, seconds.
@@ -40,11 +40,11 @@ async def get_conn(
         yield conn
 
 
-def get_cache(request: Request) -> SourcedCache:
+def get_cache(request: Request) -> TwoLevelCache:
     """The app's Redis/S3 cache."""
     return request.app.state.cache
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
-CacheDep = Annotated[SourcedCache, Depends(get_cache)]
+CacheDep = Annotated[TwoLevelCache, Depends(get_cache)]

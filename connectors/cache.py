@@ -22,7 +22,7 @@ import logging
 import time
 from collections import Counter as CountDict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import redis
@@ -55,6 +55,10 @@ CACHE_REQUESTS = Counter(
     "Cache lookups by level (redis, s3) and outcome (hit, miss, error).",
     ["level", "outcome"],
 )
+
+
+#: Which level of the cache answered.
+CacheLevel = Literal["redis", "s3"]
 
 
 class TwoLevelCache:
@@ -92,10 +96,17 @@ class TwoLevelCache:
 
     def get(self, key: str) -> bytes | None:
         """The bytes cached under ``key``, or None when neither level has them."""
+        found = self.get_with_source(key)
+        return None if found is None else found[0]
+
+    def get_with_source(self, key: str) -> tuple[bytes, CacheLevel] | None:
+        """The bytes under ``key`` and the level that held them (``redis`` or ``s3``), or
+        None on a miss in both. A hit in S3 fills Redis again; a Redis that is down is
+        skipped (and counted as an error)."""
         data = self._redis_call("get", lambda: self.redis.get(REDIS_PREFIX + key))
         if isinstance(data, bytes):
             self._count("redis", "hit")
-            return data
+            return data, "redis"
         if data is None:  # a real miss (REDIS_DOWN was counted as an error)
             self._count("redis", "miss")
         try:
@@ -105,7 +116,7 @@ class TwoLevelCache:
             return None
         self._count("s3", "hit")
         self._redis_call("fill", lambda: self.redis.set(REDIS_PREFIX + key, data, ex=self.ttl_s))
-        return data
+        return data, "s3"
 
     def put(
         self,
