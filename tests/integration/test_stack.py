@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import re
 import shutil
@@ -18,11 +19,13 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from connectors.settings import Settings
 from connectors.stack import StackError, down, status, up, up_service
 from connectors.stack.kafka import kafka_version
 from connectors.stack.redis import Redis
+from streams.cli import main as cli_main
 
 integration = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -427,10 +430,13 @@ def test_compose_file_has_the_stack_and_the_project_services() -> None:
     assert "BRRR_POSTGRES_URL: postgresql://brrr:brrr@postgres:5432/brrr" in env
     assert "BRRR_REDIS_URL: redis://redis:6379/0" in env
     assert "BRRR_S3_ENDPOINT: s3:7070" in env
-    for name, command in (("worker", "worker"), ("api", "api")):
+    # The worker is the result sink for now; each command is one the brrr CLI really has.
+    for name, command in (("worker", ["db", "sink"]), ("api", ["api"])):
         assert "build: ." in services[name]
-        assert f'command: ["{command}"]' in services[name]
+        assert f"command: {json.dumps(command)}" in services[name]
         assert "<<: *brrr-env" in services[name]
+        run = CliRunner().invoke(cli_main, [*command, "--help"])
+        assert run.exit_code == 0, run.output
     assert (REPO_ROOT / "Dockerfile").read_text().count('ENTRYPOINT ["brrr"]') == 1
 
 
