@@ -64,18 +64,6 @@ def _labelled_windows(n_windows: int, seed: int = 3) -> tuple[Any, np.ndarray]:
     return batch, labels
 
 
-def _slice(batch: Any, start: int, stop: int) -> Any:
-    from processors.types import WindowBatch
-
-    return WindowBatch(
-        batch.data_uv[start:stop],
-        batch.ch_names,
-        batch.sfreq_hz,
-        batch.start_s[start:stop],
-        batch.index[start:stop],
-    )
-
-
 def _time_batch(extractor: Any, batch: Any) -> tuple[float, float, np.ndarray]:
     """Wall-clock and process CPU seconds of one forward batch (CPU time tells whether the
     threads got their cores on a shared machine: about threads x wall when they did)."""
@@ -106,7 +94,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         load_s[precision] = time.perf_counter() - t0
 
-    warm = _slice(batch, 0, args.batch_size)
+    warm = batch.select(slice(0, args.batch_size))
     for ex in extractors.values():
         ex.extract(warm, batch_size=args.batch_size)
 
@@ -117,7 +105,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     chunks: dict[str, list[np.ndarray]] = {"fp32": [], "int8": []}
     for repeat in range(args.repeats):
         for start in range(0, batch.n_windows, args.batch_size):
-            part = _slice(batch, start, start + args.batch_size)
+            part = batch.select(slice(start, start + args.batch_size))
             for precision, ex in extractors.items():
                 w, c, feats = _time_batch(ex, part)
                 wall[precision].append(w / part.n_windows)

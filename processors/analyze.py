@@ -248,7 +248,7 @@ def run_features(
         chunks = []
         step = max(1, options.feature_batch_windows)
         for start in range(0, windows.n_windows, step):
-            chunks.append(extractor.extract(_slice_windows(windows, start, start + step)))
+            chunks.append(extractor.extract(windows.select(slice(start, start + step))))
             if progress is not None:
                 progress(min(1.0, (start + step) / windows.n_windows))
         features = np.concatenate(chunks, axis=0)
@@ -356,17 +356,6 @@ def _quality_weights(qc: Any | None) -> np.ndarray | None:
         return None
     flags = np.asarray(qc.window_flags, dtype=bool)
     return np.where(flags, 0.25, 1.0)
-
-
-def _slice_windows(windows: WindowBatch, start: int, stop: int) -> WindowBatch:
-    return WindowBatch(
-        data_uv=windows.data_uv[start:stop],
-        ch_names=windows.ch_names,
-        sfreq_hz=windows.sfreq_hz,
-        start_s=windows.start_s[start:stop],
-        index=windows.index[start:stop],
-        recording_start=windows.recording_start,
-    )
 
 
 def _describe_recording(recording: Recording) -> dict[str, Any]:

@@ -1344,31 +1344,6 @@ class StreamWindowQuality:
     calibrated: bool
 
 
-def _concat_batches(batches: Sequence[WindowBatch]) -> WindowBatch:
-    first = batches[0]
-    if len(batches) == 1:
-        return first
-    return WindowBatch(
-        data_uv=np.concatenate([b.data_uv for b in batches]),
-        ch_names=first.ch_names,
-        sfreq_hz=first.sfreq_hz,
-        start_s=np.concatenate([b.start_s for b in batches]),
-        index=np.concatenate([b.index for b in batches]),
-        recording_start=first.recording_start,
-    )
-
-
-def _tail(batch: WindowBatch, n: int) -> WindowBatch:
-    return WindowBatch(
-        data_uv=batch.data_uv[-n:],
-        ch_names=batch.ch_names,
-        sfreq_hz=batch.sfreq_hz,
-        start_s=batch.start_s[-n:],
-        index=batch.index[-n:],
-        recording_start=batch.recording_start,
-    )
-
-
 class StreamQC:
     """Quality control of one live stream, window by window.
 
@@ -1408,7 +1383,7 @@ class StreamQC:
     def push(self, batch: WindowBatch) -> StreamWindowQuality:
         """Judge the new windows of ``batch`` (in stream order)."""
         self._context.append(batch)
-        context = _concat_batches(self._context)
+        context = WindowBatch.concat(self._context)
         if self.thresholds is None:
             qc = assess_quality(context, seed=self.seed)
             if context.n_windows >= self.calibration_windows:
@@ -1420,12 +1395,12 @@ class StreamQC:
         n_new = batch.n_windows
         return StreamWindowQuality(
             bad_channels=dict(qc.bad_channels),
-            repaired=_tail(qc.repaired, n_new),
+            repaired=qc.repaired.select(slice(-n_new, None)),
             window_flags=np.asarray(qc.window_flags)[-n_new:],
             window_reasons=list(qc.window_reasons[-n_new:]),
             calibrated=self.calibrated,
         )
 
     def _trim(self) -> None:
-        context = _concat_batches(self._context)
-        self._context = [_tail(context, min(self.context_windows, context.n_windows))]
+        context = WindowBatch.concat(self._context)
+        self._context = [context.select(slice(-self.context_windows, None))]

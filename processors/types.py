@@ -6,6 +6,7 @@ in-memory forms the processors hand to each other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -109,6 +110,37 @@ class WindowBatch:
     @property
     def window_s(self) -> float:
         return self.data_uv.shape[2] / self.sfreq_hz
+
+    def select(self, windows: slice | np.ndarray) -> WindowBatch:
+        """The windows picked by a slice, index array or boolean mask, as a new batch."""
+        return WindowBatch(
+            data_uv=self.data_uv[windows],
+            ch_names=self.ch_names,
+            sfreq_hz=self.sfreq_hz,
+            start_s=self.start_s[windows],
+            index=self.index[windows],
+            recording_start=self.recording_start,
+        )
+
+    @classmethod
+    def concat(cls, batches: Sequence[WindowBatch]) -> WindowBatch:
+        """Consecutive batches of one recording (same channels and rate) as one batch."""
+        if not batches:
+            raise ValueError("concat needs at least one batch")
+        first = batches[0]
+        if len(batches) == 1:
+            return first
+        for other in batches[1:]:
+            if other.ch_names != first.ch_names or other.sfreq_hz != first.sfreq_hz:
+                raise ValueError("batches to concatenate need the same channels and rate")
+        return cls(
+            data_uv=np.concatenate([b.data_uv for b in batches]),
+            ch_names=first.ch_names,
+            sfreq_hz=first.sfreq_hz,
+            start_s=np.concatenate([b.start_s for b in batches]),
+            index=np.concatenate([b.index for b in batches]),
+            recording_start=first.recording_start,
+        )
 
 
 @dataclass

@@ -46,14 +46,6 @@ def _batch(data_uv: np.ndarray, ch_names, first_index: int = 0) -> WindowBatch:
     )
 
 
-def _window_slice(b: WindowBatch, lo: int, hi: int) -> WindowBatch:
-    return WindowBatch(b.data_uv[lo:hi], b.ch_names, b.sfreq_hz, b.start_s[lo:hi], b.index[lo:hi])
-
-
-# --------------------------------------------------------------------------------------
-# bad channels
-
-
 def test_flat_and_noisy_channels_found_with_reason() -> None:
     sim = generate_eeg(120.0, seed=1, bad_channels={"T7": "flat", "O1": "noisy"})
     bads = detect_bad_channels(sim.data_uv, SF, sim.ch_names)
@@ -226,7 +218,7 @@ def test_autoreject_runs_on_a_small_input_and_keeps_channels() -> None:
     assert report["autoreject_used"] is True
     assert report["autoreject_interpolated_channel_windows"] >= 1
     # too few windows for 3-fold CV: QC still completes and says why
-    short = assess_quality(_window_slice(b, 0, 2), use_autoreject=True)
+    short = assess_quality(b.select(slice(0, 2)), use_autoreject=True)
     assert not short.autoreject_used and "at least 3 windows" in short.autoreject_error
 
 
@@ -242,17 +234,17 @@ def test_stream_calibrated_thresholds_catch_a_channel_going_bad() -> None:
     data[t8, int(180 * SF) :] = rng.normal(0.0, 0.1, data.shape[1] - int(180 * SF))  # flat
     data[p3, int(240 * SF) :] += rng.normal(0.0, 60.0, data.shape[1] - int(240 * SF))  # noisy
     b = _batch(data, sim.ch_names)
-    thr = calibrate_thresholds(_window_slice(b, 0, 30))  # the first 2 minutes
+    thr = calibrate_thresholds(b.select(slice(0, 30)))  # the first 2 minutes
     assert thr.ch_names == tuple(sim.ch_names) and thr.calibrated_s == pytest.approx(120.0)
-    before = assess_window_stream(_window_slice(b, 30, 45), thr)  # 2:00-3:00
-    after_flat = assess_window_stream(_window_slice(b, 45, 60), thr)  # 3:00-4:00
-    after_noisy = assess_window_stream(_window_slice(b, 60, 75), thr)  # 4:00-5:00
+    before = assess_window_stream(b.select(slice(30, 45)), thr)  # 2:00-3:00
+    after_flat = assess_window_stream(b.select(slice(45, 60)), thr)  # 3:00-4:00
+    after_noisy = assess_window_stream(b.select(slice(60, 75)), thr)  # 4:00-5:00
     assert before.bad_channels == {}
     assert after_flat.bad_channels == {"T8": "flat"}
     assert list(after_noisy.bad_channels) == ["T8", "P3"]
     assert "deviation" in after_noisy.bad_channels["P3"]
     # a single new window is judged with the same thresholds
-    one = assess_window_stream(_window_slice(b, 70, 71), thr)
+    one = assess_window_stream(b.select(slice(70, 71)), thr)
     assert one.bad_channels.get("T8") == "flat" and "P3" in one.bad_channels
 
 
@@ -261,9 +253,9 @@ def test_whole_file_and_windowed_qc_agree() -> None:
     whole = detect_bad_channels(sim.data_uv, SF, sim.ch_names)
     b = _batch(sim.data_uv, sim.ch_names)
     assert set(assess_quality(b).bad_channels) == set(whole) == {"T7", "O1"}
-    thr = calibrate_thresholds(_window_slice(b, 0, 30))
+    thr = calibrate_thresholds(b.select(slice(0, 30)))
     for lo in range(30, 75, 15):  # one-minute chunks after calibration
-        chunk = assess_window_stream(_window_slice(b, lo, lo + 15), thr)
+        chunk = assess_window_stream(b.select(slice(lo, lo + 15)), thr)
         assert set(chunk.bad_channels) == set(whole), (lo, chunk.bad_channels)
         assert chunk.repaired.ch_names == list(sim.ch_names)
 
@@ -280,16 +272,16 @@ def test_single_window_and_rolling_stream_chunks() -> None:
         data[k].std() / other.data_uv[k].std()
     )
     b = _batch(data, sim.ch_names)
-    thr = calibrate_thresholds(_window_slice(b, 0, 30))
+    thr = calibrate_thresholds(b.select(slice(0, 30)))
     clean_hits = [
         w
         for w in range(30, 60)
-        if assess_window_stream(_window_slice(b, w, w + 1), thr).bad_channels
+        if assess_window_stream(b.select(slice(w, w + 1)), thr).bad_channels
     ]
     print(f"clean single windows with a bad channel: {len(clean_hits)} of 30")
     assert len(clean_hits) <= 2
     rolling = {
-        w: assess_window_stream(_window_slice(b, w - 14, w + 1), thr).bad_channels
+        w: assess_window_stream(b.select(slice(w - 14, w + 1)), thr).bad_channels
         for w in range(45, 75)
     }
     assert all(rolling[w] == {} for w in range(45, 60)), rolling

@@ -56,20 +56,10 @@ def test_repaired_features_stay_close_to_the_clean_ones(clean_and_corrupted):
     torch.set_num_threads(2)
     extractor = load_eegpt(None, ch_names=clean.ch_names, allow_random_weights=True)
     f_clean, f_corrupted, f_repaired = (
-        extractor.extract(_first(b, 6)) for b in (clean, corrupted, repaired)
+        extractor.extract(b.select(slice(0, 6))) for b in (clean, corrupted, repaired)
     )
     repaired_fid = feature_fidelity(f_clean, f_repaired)
     corrupted_fid = feature_fidelity(f_clean, f_corrupted)
     print(f"EEGPT features vs clean: repaired {repaired_fid}, corrupted {corrupted_fid}")
     assert repaired_fid["relative_l2"] < corrupted_fid["relative_l2"]
     assert repaired_fid["mean_centred_cosine"] > corrupted_fid["mean_centred_cosine"]
-
-
-def _first(batch, n):
-    return type(batch)(
-        data_uv=batch.data_uv[:n],
-        ch_names=batch.ch_names,
-        sfreq_hz=batch.sfreq_hz,
-        start_s=batch.start_s[:n],
-        index=batch.index[:n],
-    )
