@@ -28,6 +28,7 @@ import numpy as np
 import redis
 from prometheus_client import Counter
 
+from connectors.db import redact_url
 from connectors.object_store import (
     ObjectNotFoundError,
     ObjectStore,
@@ -69,7 +70,8 @@ class TwoLevelCache:
     store : ObjectStore
         The second level, and where every entry lives durably.
     redis_url : str
-        The first level; entries there expire after ``ttl_s``.
+        The first level; entries there expire after ``ttl_s``. Kept as ``redis_url`` with
+        its password redacted, for messages.
     ttl_s : int
         Lifetime of a Redis entry, seconds.
     timeout_s : float
@@ -84,7 +86,8 @@ class TwoLevelCache:
         timeout_s: float = 0.5,
     ) -> None:
         self.store = store
-        self.redis_url = redis_url
+        # For messages and /health only (the client keeps the real URL): no password in logs.
+        self.redis_url = redact_url(redis_url)
         self.ttl_s = int(ttl_s)
         self.redis = redis.Redis.from_url(
             redis_url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import numpy as np
 import pytest
 
+from connectors.cache import TwoLevelCache
 from connectors.db import DatabaseUnavailableError, MigrationError, redact_url
 from connectors.db.migrate import MIGRATIONS_DIR, discover, migrate
 from connectors.db.sink import patient_reference
 from connectors.object_store import (
     InvalidKeyError,
+    ObjectStore,
+    ObjectStoreUnavailableError,
     decode_array,
     encode_array,
     features_key,
@@ -96,3 +100,18 @@ def test_array_bytes_round_trip_without_pickle() -> None:
     assert back.dtype == np.float32 and np.array_equal(back, array)
     with pytest.raises(ValueError):
         decode_array(encode_array(np.array([{"a": 1}], dtype=object)))
+
+
+def test_cache_warning_for_redis_down_hides_the_password(caplog) -> None:
+    store = ObjectStore(f"127.0.0.1:{closed_port()}", "key", "s3-secret", "bucket", timeout_s=0.5)
+    cache = TwoLevelCache(store, f"redis://:redis-secret@127.0.0.1:{closed_port()}/0")
+    with (
+        caplog.at_level(logging.WARNING, logger="connectors.cache"),
+        pytest.raises(ObjectStoreUnavailableError),
+    ):
+        cache.get_with_source("results/job/complete.json")
+    assert cache.stats()["redis_error"] == 1
+    warnings = [r.getMessage() for r in caplog.records if "does not answer" in r.getMessage()]
+    assert warnings and "BRRR_REDIS_URL" in warnings[0] and ":***@127.0.0.1" in warnings[0]
+    assert "redis-secret" not in caplog.text and "redis-secret" not in cache.redis_url
+    cache.redis.close()
