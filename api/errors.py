@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from connectors.db import DatabaseUnavailableError, redact_url
+from connectors.db import DatabaseUnavailableError, unavailable
 from connectors.object_store import ObjectStoreError, ObjectStoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -63,13 +63,10 @@ def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
 
 
 def database_unavailable(request: Request, exc: Exception) -> ServiceUnavailable:
-    """The 503 for a PostgreSQL that does not answer (password redacted)."""
-    url = redact_url(request.app.state.settings.postgres_url)
-    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    """The 503 for a PostgreSQL that does not answer (password redacted), worded as the
+    connectors' own :func:`connectors.db.unavailable`."""
     return ServiceUnavailable(
-        "postgres",
-        f"PostgreSQL at {url} does not answer ({first_line}); start the local stack with "
-        "`brrr stack up`, or set BRRR_POSTGRES_URL to a running server",
+        "postgres", str(unavailable(request.app.state.settings.postgres_url, exc))
     )
 
 
