@@ -24,9 +24,6 @@ import click
 
 from connectors.settings import Settings
 
-RESULTS_TOPIC = "eeg.results"
-DETECTIONS_TOPIC = "eeg.detections"
-
 
 def _step(message: str) -> None:
     click.echo(click.style("==> ", fg="cyan", bold=True) + message)
@@ -56,10 +53,10 @@ def write_demo_files(out_dir: Path) -> list[tuple[Path, list[Any]]]:
 
 async def _run(settings: Settings, out_dir: Path) -> list[dict[str, Any]]:
     from connectors.cache import TwoLevelCache
-    from connectors.db import queries
+    from connectors.db import queries, redact_url
     from connectors.db.migrate import migrate
     from connectors.db.sink import create_job, register_recording, register_upload
-    from connectors.kafka_sink import ResultSink
+    from connectors.kafka_sink import DETECTIONS_TOPIC, RESULTS_TOPIC, ResultSink
     from connectors.kafka_topics import RecordProducer, ensure_topics
     from connectors.object_store import ObjectStore
     from processors.analyze import analyze
@@ -178,8 +175,10 @@ async def _run(settings: Settings, out_dir: Path) -> list[dict[str, Any]]:
                 )
     click.echo(
         "\nDone. Query PostgreSQL with: psql "
-        f"{settings.postgres_url} -c 'SELECT job_id, status, triage_priority FROM analysis_results "
-        "JOIN analysis_jobs USING (job_id)'"
+        f"{redact_url(settings.postgres_url)} -c 'SELECT job_id, status, triage_priority FROM "
+        "analysis_results JOIN analysis_jobs USING (job_id)'\n"
+        "(*** stands for the password in BRRR_POSTGRES_URL; the local stack's default is in "
+        "connectors/settings.py)"
     )
     return summary
 

@@ -9,8 +9,12 @@ from streams.demo import run_demo
 pytestmark = pytest.mark.integration
 
 
-def test_demo_finds_the_injected_events_and_stores_them(stack, tmp_path):
+def test_demo_finds_the_injected_events_and_stores_them(stack, tmp_path, capsys):
     summary = {row["file"]: row for row in run_demo(stack, tmp_path)}
+    # The closing psql hint names the database without its password.
+    printed = capsys.readouterr().out
+    assert "psql postgresql://" in printed and ":***@" in printed
+    assert stack.postgres_url not in printed
 
     normal = summary["demo_normal.edf"]
     assert normal["result"]["is_abnormal"] is False
