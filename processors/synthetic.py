@@ -24,10 +24,10 @@ converts to volts for MNE.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -35,8 +35,8 @@ import mne
 import numpy as np
 from scipy import ndimage, signal
 
-from processors.errors import SyntheticSpecError
-from processors.montage import STANDARD_1020_19
+from processors.errors import SyntheticSpecError, WrongSamplingRate
+from processors.montage import OLD_TO_NEW, STANDARD_1020_19, standard_1020_montage
 
 __all__ = [
     "STANDARD_1020_19",
@@ -145,10 +145,7 @@ class SyntheticEEG:
         annotations (description = kind)."""
         info = mne.create_info(list(self.ch_names), self.sfreq_hz, ch_types="eeg")
         raw = mne.io.RawArray(self.data_uv * 1e-6, info, verbose="error")
-        with warnings.catch_warnings():
-            # MNE 1.13 deprecates the name; braindecode's EEGPT still relies on it.
-            warnings.simplefilter("ignore", FutureWarning)
-            raw.set_montage("standard_1020", on_missing="ignore", verbose="error")
+        raw.set_montage(standard_1020_montage(), on_missing="ignore", verbose="error")
         raw.set_meas_date(self.start_time)
         if self.events:
             raw.set_annotations(
@@ -264,7 +261,7 @@ class SyntheticEEG:
         ]  # fmt: skip
 
 
-_NEW_TO_OLD = {"T7": "T3", "T8": "T4", "P7": "T5", "P8": "T6"}
+_NEW_TO_OLD = {new: old for old, new in OLD_TO_NEW.items()}
 
 
 def _old_style_label(name: str) -> str:
@@ -278,11 +275,8 @@ def _old_style_label(name: str) -> str:
 
 def _positions_m(ch_names: Sequence[str]) -> np.ndarray:
     """Electrode positions (m, head coordinates) from the standard_1020 montage."""
-    with warnings.catch_warnings(), mne.utils.use_log_level("error"):
-        warnings.simplefilter("ignore", FutureWarning)
-        montage = mne.channels.make_standard_montage("standard_1020")
-    pos = montage.get_positions()["ch_pos"]
-    by_lower = {k.lower(): v for k, v in pos.items() if k not in _NEW_TO_OLD.values()}
+    pos = standard_1020_montage().get_positions()["ch_pos"]
+    by_lower = {k.lower(): v for k, v in pos.items() if k not in OLD_TO_NEW}
     missing = [ch for ch in ch_names if ch.lower() not in by_lower]
     if missing:
         raise SyntheticSpecError(
@@ -363,13 +357,9 @@ def _slow_envelope(rng: np.random.Generator, n: int, sfreq_hz: float, depth: flo
 
 def _background(rng: np.random.Generator, pos: np.ndarray, n: int, sfreq_hz: float) -> np.ndarray:
     """Spatially correlated aperiodic activity, 8-14 uV RMS per channel."""
-    n_ch = pos.shape[0]
-    src = _colored_noise(rng, n_ch, n, sfreq_hz, _pink_shape(beta=1.6))
-    d = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
-    mix = np.exp(-0.5 * (d / _MIX_SIGMA_M) ** 2)
-    mix /= np.linalg.norm(mix, axis=1, keepdims=True)
-    rms_uv = rng.uniform(8.0, 14.0, n_ch)
-    return (mix @ src) * rms_uv[:, None]
+    mixed = _mixed_sources(rng, pos, n, sfreq_hz, _pink_shape(beta=1.6), _MIX_SIGMA_M)
+    rms_uv = rng.uniform(8.0, 14.0, pos.shape[0])
+    return mixed * rms_uv[:, None]
 
 
 def _mixed_sources(
@@ -618,7 +608,10 @@ def _blink(ev: InjectedEvent, data: np.ndarray, ctx: _Ctx, eog: np.ndarray) -> I
                    truth_durations_s=(ev.duration_s,))  # fmt: skip
 
 
-_MUSCLE_SOS = {}
+@lru_cache(maxsize=8)
+def _muscle_sos(sfreq_hz: float, hi_hz: float) -> np.ndarray:
+    """20 Hz to ``hi_hz`` band-pass of muscle bursts (second-order sections), designed once."""
+    return signal.butter(4, [20.0, hi_hz], btype="bandpass", fs=sfreq_hz, output="sos")
 
 
 def _muscle(ev: InjectedEvent, data: np.ndarray, ctx: _Ctx) -> InjectedEvent:
@@ -636,16 +629,9 @@ def _muscle(ev: InjectedEvent, data: np.ndarray, ctx: _Ctx) -> InjectedEvent:
         gains = np.array([1.0 if c in chosen else 0.0 for c in names])
         if not gains.any():
             gains[:] = 1.0
-    hi_hz = min(70.0, 0.45 * ctx.sfreq_hz)
-    key = (ctx.sfreq_hz, hi_hz)
-    if key not in _MUSCLE_SOS:
-        _MUSCLE_SOS[key] = signal.butter(
-            4, [20.0, hi_hz], btype="bandpass", fs=ctx.sfreq_hz, output="sos"
-        )
+    sos = _muscle_sos(ctx.sfreq_hz, min(70.0, 0.45 * ctx.sfreq_hz))
     n_ev = round(ev.duration_s * ctx.sfreq_hz)
-    noise = signal.sosfilt(
-        _MUSCLE_SOS[key], ctx.rng.standard_normal((int(gains.size), n_ev)), axis=1
-    )
+    noise = signal.sosfilt(sos, ctx.rng.standard_normal((int(gains.size), n_ev)), axis=1)
     noise /= noise.std(axis=1, keepdims=True) + 1e-12
     ramp = np.clip(np.minimum(np.arange(n_ev), np.arange(n_ev)[::-1]) / (0.1 * ctx.sfreq_hz), 0, 1)
     start = round(ev.onset_s * ctx.sfreq_hz)
@@ -740,8 +726,6 @@ def _check_request(duration_s: float, sfreq_hz: float, events: Sequence[Injected
             f"duration_s must be a positive number of seconds, got {duration_s}"
         )
     if not (math.isfinite(sfreq_hz) and sfreq_hz >= 100.0):
-        from processors.errors import WrongSamplingRate
-
         raise WrongSamplingRate(
             f"sfreq_hz must be at least 100 Hz to carry spikes and muscle activity, got {sfreq_hz}"
         )
