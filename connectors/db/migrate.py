@@ -142,11 +142,7 @@ def migrate(postgres_url: str, backend: str | None = None) -> MigrationReport:
     MigrationError
         When a migration fails (it is rolled back; the earlier ones stay applied).
     """
-    try:
-        conn = psycopg.connect(postgres_url, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        raise unavailable(postgres_url, exc) from None
-    with conn:
+    with _connect(postgres_url) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
         try:
             return _migrate_locked(conn, postgres_url, backend)
@@ -202,12 +198,16 @@ def _apply(conn: psycopg.Connection, migration: Migration, backend: str, url: st
 def maintain_partitions(postgres_url: str) -> None:
     """Create the coming days' partitions (no-op on TimescaleDB); long-running workers
     call it periodically, since pg_partman's background worker is not configured here."""
+    with _connect(postgres_url) as conn:
+        _partman_maintenance(conn)
+
+
+def _connect(postgres_url: str) -> psycopg.Connection:
+    """An autocommit connection, or :class:`DatabaseUnavailableError` saying what to do."""
     try:
-        conn = psycopg.connect(postgres_url, autocommit=True, connect_timeout=5)
+        return psycopg.connect(postgres_url, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         raise unavailable(postgres_url, exc) from None
-    with conn:
-        _partman_maintenance(conn)
 
 
 def _partman_maintenance(conn: psycopg.Connection) -> None:
