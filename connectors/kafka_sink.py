@@ -146,7 +146,9 @@ class ResultSink:
             for tp, messages in batch.items():
                 consumer.seek(tp, messages[0].offset)
             if conn.broken or conn.closed:
+                # run() reconnects; release the dead one's socket now, not at GC.
                 self._conn = None
+                await conn.close()
             raise
         # Only now that the rows are durable do we tell Kafka we are done with them.
         await consumer.commit(report.committed)
