@@ -310,10 +310,9 @@ _LOGICAL = {"timestamp-millis": "datetime", "timestamp-micros": "datetime", "uui
 def python_type(avro_type: Any, enums: dict[str, list[str]]) -> str:
     """The Python annotation (as source text) of a parsed Avro type."""
     if isinstance(avro_type, str):
+        # A primitive, or a reference to a named type (enum, record) by its full name.
         if avro_type in _PRIMITIVES:
             return _PRIMITIVES[avro_type]
-        if avro_type in enums:
-            return avro_type.rsplit(".", 1)[-1]
         return avro_type.rsplit(".", 1)[-1]
     if isinstance(avro_type, list):
         # None last, as the house style writes optional types
