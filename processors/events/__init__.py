@@ -20,12 +20,7 @@ from processors.events._common import InvalidSignalError, check_signal, position
 from processors.events._types import EVENT_TYPES, Event, EventType
 from processors.events.artifacts import detect_artifacts
 from processors.events.burst_suppression import detect_burst_suppression, suppression_trace
-from processors.events.periodic import (
-    DISCHARGE_RATIO,
-    DISCHARGE_SLOPE_RATIO,
-    MAX_DISCHARGE_S,
-    detect_periodic_discharges,
-)
+from processors.events.periodic import detect_periodic_discharges, find_periodic_candidates
 from processors.events.seizure import detect_seizures, seizure_burden_percent
 from processors.events.spikes import (
     SHARP_WAVE_MAX_S,
@@ -154,10 +149,7 @@ def detect_events(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str])
     # isolated discharges must then pass the stricter spike criteria (a second pass with
     # the context check, restricted to 0.2 s). Transients inside a seizure or a
     # burst-suppression stretch belong to that pattern.
-    candidates = find_discharges(
-        x, sfreq_hz, ch_names, max_duration_s=MAX_DISCHARGE_S, amplitude_ratio=DISCHARGE_RATIO,
-        slope_ratio=DISCHARGE_SLOPE_RATIO, use_context=False, prepared=ctx,
-    )  # fmt: skip
+    candidates = find_periodic_candidates(x, sfreq_hz, ch_names, ctx)
     periodic = detect_periodic_discharges(
         x, sfreq_hz, ch_names, discharges=candidates, exclude=seizure_spans + burst_spans,
         prepared=ctx,

@@ -174,22 +174,38 @@ def _alike(amp: np.ndarray, chain: list[int], k: int) -> bool:
     return ref / 2.5 <= amp[k] <= 2.5 * ref
 
 
+def _link_tolerance_s(period_s: float) -> float:
+    """How far from its expected time the next discharge of a chain may fall."""
+    return min(LINK_TOLERANCE * period_s, MAX_LINK_TOLERANCE_S)
+
+
+def _nearest_link(
+    t: np.ndarray,
+    amp: np.ndarray,
+    used: np.ndarray,
+    chain: list[int],
+    expected_s: float,
+    tol_s: float,
+) -> int | None:
+    """The free discharge alike the chain's that lies nearest ``expected_s``, within
+    ``tol_s`` of it (``t`` sorted), or None."""
+    lo, hi = np.searchsorted(t, [expected_s - tol_s, expected_s + tol_s])
+    cand = [
+        k
+        for k in range(lo, min(hi, t.size))
+        if not used[k] and k not in chain and _alike(amp, chain, k)
+    ]
+    return min(cand, key=lambda k: abs(t[k] - expected_s)) if cand else None
+
+
 def _extend_back(t: np.ndarray, amp: np.ndarray, used: np.ndarray, chain: list[int]) -> list[int]:
     """Prepend the discharges that fall one period before the chain's first, one by one
     (a train's first cycles are often the weakest and may start a worse-scored chain)."""
     period = _period(t[chain])
-    tol = min(LINK_TOLERANCE * period, MAX_LINK_TOLERANCE_S)
-    while True:
-        expected = t[chain[0]] - period
-        lo, hi = np.searchsorted(t, [expected - tol, expected + tol])
-        cand = [
-            k
-            for k in range(lo, min(hi, t.size))
-            if not used[k] and k not in chain and _alike(amp, chain, k)
-        ]
-        if not cand:
-            return chain
-        chain = [min(cand, key=lambda k: abs(t[k] - expected)), *chain]
+    tol = _link_tolerance_s(period)
+    while (prev := _nearest_link(t, amp, used, chain, t[chain[0]] - period, tol)) is not None:
+        chain = [prev, *chain]
+    return chain
 
 
 def _extend(t: np.ndarray, amp: np.ndarray, used: np.ndarray, chain: list[int]) -> list[int]:
@@ -197,18 +213,11 @@ def _extend(t: np.ndarray, amp: np.ndarray, used: np.ndarray, chain: list[int]) 
     allowing one missed cycle at a time."""
     while True:
         period = _period(t[chain])
+        tol = _link_tolerance_s(period)
         nxt = None
         for cycles in (1, 2):  # the next discharge, or the one after a missed cycle
-            expected = t[chain[-1]] + cycles * period
-            tol = min(LINK_TOLERANCE * period, MAX_LINK_TOLERANCE_S)
-            lo, hi = np.searchsorted(t, [expected - tol, expected + tol])
-            cand = [
-                k
-                for k in range(lo, min(hi, t.size))
-                if not used[k] and k not in chain and _alike(amp, chain, k)
-            ]
-            if cand:
-                nxt = min(cand, key=lambda k: abs(t[k] - expected))
+            nxt = _nearest_link(t, amp, used, chain, t[chain[-1]] + cycles * period, tol)
+            if nxt is not None:
                 break
         if nxt is None:
             return chain
@@ -289,6 +298,18 @@ def trains_to_events(
     return events
 
 
+def find_periodic_candidates(
+    x: np.ndarray, sfreq_hz: float, ch_names: Sequence[str], prepared: DischargeContext
+) -> list[Discharge]:
+    """Every sharp transient up to 0.5 s with the relaxed criteria of periodic discharges
+    (lower amplitude ratio, blunter, no surrounding-second check: their neighbours are
+    discharges too), from :func:`processors.events.spikes.find_discharges`."""
+    return find_discharges(
+        x, sfreq_hz, ch_names, max_duration_s=MAX_DISCHARGE_S, amplitude_ratio=DISCHARGE_RATIO,
+        slope_ratio=DISCHARGE_SLOPE_RATIO, use_context=False, prepared=prepared,
+    )  # fmt: skip
+
+
 def detect_periodic_discharges(
     data_uv: np.ndarray,
     sfreq_hz: float,
@@ -325,11 +346,7 @@ def detect_periodic_discharges(
     ctx = prepare_context(x, sfreq_hz) if prepared is None else prepared
     y = ctx.y
     if discharges is None:
-        discharges = find_discharges(
-            x, sfreq_hz, ch_names, max_duration_s=MAX_DISCHARGE_S,
-            amplitude_ratio=DISCHARGE_RATIO, slope_ratio=DISCHARGE_SLOPE_RATIO,
-            use_context=False, prepared=ctx,
-        )  # fmt: skip
+        discharges = find_periodic_candidates(x, sfreq_hz, ch_names, ctx)
     kept = [d for d in discharges if not any(a <= d.apex_s <= b for a, b in exclude)]
     kept = _strongest_in_reach(kept, NMS_S)
 
