@@ -103,14 +103,6 @@ def at_samples(scale: np.ndarray, block: int, idx: np.ndarray) -> np.ndarray:
     return scale[..., b]
 
 
-def running_robust_sd(
-    x: np.ndarray, sfreq_hz: float, block_s: float = 1.0, span_blocks: int = 9
-) -> np.ndarray:
-    """:func:`block_robust_sd` expanded to every sample, shape (n_channels, n_samples)."""
-    scale, blk = block_robust_sd(x, sfreq_hz, block_s, span_blocks)
-    return at_samples(scale, blk, np.arange(x.shape[1]))
-
-
 @lru_cache(maxsize=8)
 def _montage_positions() -> dict[str, np.ndarray]:
     from processors.montage import standard_1020_montage

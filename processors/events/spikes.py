@@ -259,7 +259,7 @@ def find_discharges(
             & (np.minimum(a1, a2) >= 0.3 * np.maximum(a1, a2))
         )
         if muscle.shape[1]:
-            ok &= ~muscle[c, np.minimum(apex // blk, muscle.shape[1] - 1)]
+            ok &= ~at_samples(muscle[c], blk, apex)
         for k in np.flatnonzero(ok):
             cand_t.append(int(apex[k]))
             cand_ch.append(c)
