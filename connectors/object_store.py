@@ -138,7 +138,7 @@ class ObjectStore:
         self.bucket = bucket
         # Few retries and short timeouts: a server that is down should be reported in
         # seconds, not after minio's default of five retries with back-off.
-        http = urllib3.PoolManager(
+        self._http = http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=timeout_s, read=10 * timeout_s),
             retries=urllib3.Retry(total=1, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
             maxsize=10,
@@ -163,6 +163,10 @@ class ObjectStore:
             secure=settings.s3_secure,
             region=settings.s3_region,
         )
+
+    def close(self) -> None:
+        """Close the pooled HTTP connections (the store opens new ones if used again)."""
+        self._http.clear()
 
     # --- bucket ---------------------------------------------------------------------------------
 

@@ -67,19 +67,8 @@ class S3(Service):
         ]
         return start_detached(argv, log_file=self.log_file, pid_file=self.pid_file, cwd=self.root)
 
-    def client(self):  # -> minio.Minio (imported lazily: ``status`` answers at once)
-        """A ``minio`` client for this server."""
-        from minio import Minio
-
-        return Minio(
-            self.settings.s3_endpoint,
-            access_key=self.settings.s3_access_key,
-            secret_key=self.settings.s3_secret_key,
-            secure=self.settings.s3_secure,
-            region=self.settings.s3_region,
-        )
-
     def check(self) -> None:
+        # Imported here, as in the other services: ``brrr stack status`` answers at once.
         import urllib3
         from minio import Minio
 
@@ -93,10 +82,17 @@ class S3(Service):
             region=self.settings.s3_region,
             http_client=http,
         )
-        client.list_buckets()
+        try:
+            client.list_buckets()
+        finally:
+            http.clear()
 
     def after_ready(self) -> None:
         """Create the project's default bucket (``BRRR_S3_BUCKET``) if it is missing."""
-        client = self.client()
-        if not client.bucket_exists(self.settings.s3_bucket):
-            client.make_bucket(self.settings.s3_bucket)
+        from connectors.object_store import ObjectStore
+
+        store = ObjectStore.from_settings(self.settings)
+        try:
+            store.ensure_bucket()
+        finally:
+            store.close()

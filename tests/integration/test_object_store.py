@@ -41,6 +41,18 @@ def test_bucket_is_created_once_and_again_is_harmless(stack: Settings, unique_na
     other.client.remove_bucket(unique_name)
 
 
+def test_close_releases_the_connections_and_the_store_still_works(stack: Settings) -> None:
+    store = ObjectStore.from_settings(stack)
+    key = f"results/{uuid.uuid4().hex}/complete.json"
+    store.put(key, b"{}")
+    assert store._http.pools  # a pooled connection to the server
+    store.close()
+    assert not store._http.pools
+    assert store.get(key) == b"{}"  # a closed store reconnects when used again
+    store.delete(key)
+    store.close()
+
+
 def test_raw_upload_round_trip_with_content_hash(store: ObjectStore) -> None:
     file_id = uuid.uuid4().hex
     data = np.random.default_rng(1).bytes(300_000)  # a small EDF-sized blob

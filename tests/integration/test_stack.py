@@ -293,6 +293,24 @@ def test_s3_bucket_create_put_get_delete(stack: Settings, unique_name: str) -> N
     assert not client.bucket_exists(bucket)
 
 
+@integration
+def test_s3_setup_creates_the_configured_bucket_once(stack: Settings, unique_name: str) -> None:
+    from connectors.object_store import ObjectStore
+    from connectors.stack.s3 import S3
+
+    settings = stack.model_copy(update={"s3_bucket": unique_name})
+    store = ObjectStore.from_settings(settings)
+    assert not store.client.bucket_exists(unique_name)
+    S3(settings).check()
+    S3(settings).after_ready()
+    S3(settings).after_ready()  # a second `up` finds it there
+    try:
+        assert store.client.bucket_exists(unique_name)
+    finally:
+        store.client.remove_bucket(unique_name)
+        store.close()
+
+
 # -- the stack commands ----------------------------------------------------------------------
 @integration
 def test_up_twice_is_harmless_and_fast(stack: Settings) -> None:
