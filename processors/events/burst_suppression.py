@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, signal
 
-from processors.events._common import bandpass, check_signal, flat_channels, merge_runs, runs
+from processors.events._common import bandpass, check_signal, flat_channels, runs
 from processors.events._types import Event
 
 #: half of the ACNS 10 uV peak-to-trough suppression threshold (envelope = half-amplitude)
@@ -137,11 +137,12 @@ def detect_burst_suppression(
     starts = np.arange(0, max(n - win, 0) + 1, step)
     csum = np.concatenate([[0], np.cumsum(tr.suppressed)])
     share = (csum[starts + win] - csum[starts]) / win
-    burst_mid = tr.bursts.mean(axis=1) if len(tr.bursts) else np.zeros(0)
-    has_burst = np.array([((burst_mid >= s) & (burst_mid < s + win)).any() for s in starts])
+    # a window has a burst when a burst's midpoint lies in [start, start + win)
+    burst_mid = np.sort(tr.bursts.mean(axis=1)) if len(tr.bursts) else np.zeros(0)
+    has_burst = np.searchsorted(burst_mid, starts + win) > np.searchsorted(burst_mid, starts)
     flagged = (share >= SUPPRESSED_SHARE[0]) & (share <= SUPPRESSED_SHARE[1]) & has_burst
     events = []
-    for a, b in merge_runs(runs(flagged), max_gap=0):
+    for a, b in runs(flagged):  # runs are maximal: overlapping windows are one stretch
         s0, s1 = starts[a], starts[b - 1] + win
         # trim to the first and last suppressed sample of the stretch
         sup = np.flatnonzero(tr.suppressed[s0:s1])
