@@ -86,6 +86,7 @@ from processors.errors import (
     RecordingTooShort,
     WrongSamplingRate,
 )
+from processors.montage import standard_1020_montage
 from processors.types import WindowBatch
 
 logger = logging.getLogger(__name__)
@@ -390,9 +391,7 @@ def _montage_positions() -> tuple[dict[str, np.ndarray], np.ndarray]:
     channels a file happens to carry; pass it as ``origin`` to ``interpolate_bads`` to get
     the same numbers from MNE.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*standard_1020.*", category=FutureWarning)
-        montage = mne.channels.make_standard_montage("standard_1020")
+    montage = standard_1020_montage()
     info = mne.create_info(montage.ch_names, 256.0, "eeg")
     info.set_montage(montage, verbose="error")
     pos = {ch["ch_name"].lower(): np.array(ch["loc"][:3], dtype=float) for ch in info["chs"]}
