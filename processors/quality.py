@@ -488,7 +488,8 @@ def _ransac_bad_fraction(
 
     ``band_win`` is ``(n_windows, n_ch, n_samples)``; ``predictors`` marks the channels
     allowed to predict (good by the other criteria). Returns ``None`` where the montage does
-    not allow RANSAC (fewer than 14 positioned channels, too few good ones).
+    not allow RANSAC (fewer than 32 positioned channels, see ``_RANSAC_MIN_CHANNELS``; too
+    few good ones).
     """
     pos = _positions(names)
     known = np.isfinite(pos).all(axis=1)
@@ -713,7 +714,7 @@ def detect_bad_channels(
     ch_names : sequence of str
         One standard 10-20/10-10 name per row (positions for RANSAC and repair).
     ransac : bool
-        Also run the RANSAC criterion where the montage allows it (at least 14 channels
+        Also run the RANSAC criterion where the montage allows it (at least 32 channels
         with standard_1020 positions).
     seed : int
         Seed of RANSAC's random channel subsets.
