@@ -604,16 +604,11 @@ def _evidence(
         deviation[known], hf[known], low_corr[known] = (m[known] for m in own)
     ransac_frac = None
     ransac_bad = np.zeros(n_ch, bool)
-    if ransac and usable.sum() >= 3:
-        win_len = round(_RANSAC_WINDOW_S * sfreq_hz)
-        band_win: np.ndarray | None = None
-        if band.shape[0] == 1 and band.shape[2] >= 2 * win_len:
-            band_win = _segments(band, win_len)  # continuous input: consecutive 4 s windows
-        elif band.shape[2] >= win_len:
-            band_win = band
+    # RANSAC reads the same 4 s windows, when they hold a whole 4 s.
+    band_win = win[1]
+    if ransac and usable.sum() >= 3 and band_win.shape[2] >= round(_RANSAC_WINDOW_S * sfreq_hz):
         predictors = usable & ~(dropout | deviation | hf | low_corr)
-        if band_win is not None:
-            ransac_frac = _ransac_bad_fraction(band_win, names, predictors, thresholds, seed)
+        ransac_frac = _ransac_bad_fraction(band_win, names, predictors, thresholds, seed)
         if ransac_frac is not None:
             ransac_bad = usable & (ransac_frac > thresholds.ransac_bad_fraction)
     for label, mask in zip(
