@@ -1386,7 +1386,8 @@ class StreamQC:
         else:
             qc = assess_window_stream(context, self.thresholds, seed=self.seed)
         if self.thresholds is not None:
-            self._trim()
+            # Keep only the context the next verdict needs.
+            self._context = [context.select(slice(-self.context_windows, None))]
         n_new = batch.n_windows
         return StreamWindowQuality(
             bad_channels=dict(qc.bad_channels),
@@ -1395,7 +1396,3 @@ class StreamQC:
             window_reasons=list(qc.window_reasons[-n_new:]),
             calibrated=self.calibrated,
         )
-
-    def _trim(self) -> None:
-        context = WindowBatch.concat(self._context)
-        self._context = [context.select(slice(-self.context_windows, None))]
