@@ -97,8 +97,11 @@ async def _open(app: FastAPI, settings: Settings) -> None:
 
 
 async def _close(app: FastAPI) -> None:
-    await app.state.pool.close()
-    app.state.cache.redis.close()
-    # The Kafka admin client and the S3 client's HTTP pool have no open transactions;
-    # dropping them releases their sockets.
-    del app.state.kafka_admin
+    try:
+        await app.state.pool.close()
+    finally:
+        # Closed even when the pool's close failed: nothing is left to the garbage collector.
+        app.state.cache.redis.close()
+        app.state.store.close()
+        # The Kafka admin client has no close(); dropping it releases its sockets.
+        del app.state.kafka_admin

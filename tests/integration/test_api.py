@@ -330,6 +330,19 @@ async def test_redis_down_is_503_naming_redis_but_results_still_served(
 
 
 @session_loop
+async def test_shutdown_closes_the_pool_and_the_s3_and_redis_connections(stack: Settings) -> None:
+    app = create_app(stack)
+    async for client in _client(app):
+        assert (await client.get("/health")).status_code == 200
+        assert app.state.store._http.pools  # health asked S3 through the store's pool
+    assert app.state.pool.closed
+    assert not app.state.store._http.pools
+    redis_connections = app.state.cache.redis.connection_pool._available_connections
+    assert redis_connections and all(c._sock is None for c in redis_connections)
+    assert not hasattr(app.state, "kafka_admin")
+
+
+@session_loop
 async def test_postgres_down_is_503_with_what_to_try(stack: Settings) -> None:
     url = f"postgresql://brrr:secret@127.0.0.1:{free_port()}/brrr"
     async for client in _client(create_app(stack.model_copy(update={"postgres_url": url}))):
