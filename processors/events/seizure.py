@@ -135,11 +135,9 @@ def detect_seizures(
     if x.shape[1] < round(max(EPOCH_S, min_duration_s) * sfreq_hz):
         return []
     feats = seizure_features(x, sfreq_hz, filtered)
-    ictal = (
-        (feats["ll_ratio"] >= ll_ratio)
-        & (feats["dominant_hz"] > MIN_FREQUENCY_HZ)
-        & (feats["rhythmicity"] >= MIN_RHYTHMICITY)
-    )
+    ll_all, dom_all = feats["ll_ratio"], feats["dominant_hz"]
+    rhythmic = (dom_all > MIN_FREQUENCY_HZ) & (feats["rhythmicity"] >= MIN_RHYTHMICITY)
+    ictal = rhythmic & (ll_all >= ll_ratio)
     ictal[flat_channels(x)] = False
     n_needed = min(MIN_CHANNELS, x.shape[0])
     per_epoch = ictal.sum(axis=0) >= n_needed
@@ -147,15 +145,10 @@ def detect_seizures(
     events = []
     # Onset search: the first seconds of a seizure are often low in amplitude; walk back
     # while the same channels stay rhythmic above 2.5 Hz at a lower line-length ratio.
-    weak = (
-        (feats["ll_ratio"] >= ONSET_LL_RATIO)
-        & (feats["dominant_hz"] > MIN_FREQUENCY_HZ)
-        & (feats["rhythmicity"] >= MIN_RHYTHMICITY)
-    )
-    dom_all = feats["dominant_hz"]
+    weak = rhythmic & (ll_all >= ONSET_LL_RATIO)
     for a, b in merge_runs(runs(per_epoch), max_gap=gap):
         core = ictal[:, a:b].mean(axis=1) >= 0.25
-        f0 = float(np.median(dom_all[:, a][ictal[:, a]])) if ictal[:, a].any() else 0.0
+        f0 = _median_where(dom_all[:, a], ictal[:, a])
         while a > 0 and (weak[core, a - 1] & (np.abs(dom_all[core, a - 1] - f0) <= 1.5)).any():
             a -= 1
         duration = (b - 1 - a) * STEP_S + EPOCH_S
@@ -166,22 +159,16 @@ def detect_seizures(
             continue  # ictal epochs wander between channels: no consistent rhythm
         chans = [ch_names[c] for c in np.flatnonzero(share >= min(0.5, 0.8 * share.max()))]
         active = ictal[:, a:b]
-        dom = np.where(active, feats["dominant_hz"][:, a:b], np.nan)
+        dom = np.where(active, dom_all[:, a:b], np.nan)
         has = np.isfinite(dom).any(axis=0)  # epochs of the run with an ictal channel
         f_track = np.nanmedian(dom[:, has], axis=0) if has.any() else np.zeros(1)
         n3 = max(1, min(3, f_track.size // 3))
         f_on, f_off = float(np.median(f_track[:n3])), float(np.median(f_track[-n3:]))
-        llr = feats["ll_ratio"][:, a:b][active]
-        amp_on = (
-            float(np.median(feats["ll_ratio"][:, a : a + 3][active[:, :3]]))
-            if active[:, :3].any()
-            else 0.0
-        )
-        amp_off = (
-            float(np.median(feats["ll_ratio"][:, b - 3 : b][active[:, -3:]]))
-            if active[:, -3:].any()
-            else 0.0
-        )
+        run_ll = ll_all[:, a:b]
+        llr = run_ll[active]
+        # line length over the first and last 3 epochs of the run
+        amp_on = _median_where(run_ll[:, :3], active[:, :3])
+        amp_off = _median_where(run_ll[:, -3:], active[:, -3:])
         evolving = abs(f_off - f_on) >= 1.0 or max(amp_on, amp_off) >= 1.5 * max(
             min(amp_on, amp_off), 1e-9
         )
@@ -207,6 +194,11 @@ def detect_seizures(
             )
         )
     return events
+
+
+def _median_where(values: np.ndarray, mask: np.ndarray) -> float:
+    """Median of the values where ``mask`` is True, 0 when it is True nowhere."""
+    return float(np.median(values[mask])) if mask.any() else 0.0
 
 
 #: the posterior dominant (alpha) rhythm band

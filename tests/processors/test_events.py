@@ -101,6 +101,22 @@ def test_short_rhythmic_run_is_not_a_seizure() -> None:
     assert detect_seizures(sim.data_uv, SFREQ, sim.ch_names) == []
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+def test_seizure_minimum_shorter_than_three_epochs(seed: int) -> None:
+    """A 1.5 s rhythmic burst makes an ictal run of two 2 s epochs: with a 1 s minimum it is
+    reported (this once raised IndexError: onset and end line lengths were read over three
+    epochs whatever the run's length), and the same background without it raises nothing."""
+    focus = ("C3", "P3", "T7")
+    burst = InjectedEvent("seizure", 20.0, 1.5, channels=focus, amplitude_uv=300.0)
+    sim = generate_eeg(60.0, events=[burst], seed=seed, blinks=False)
+    found = detect_seizures(sim.data_uv, SFREQ, sim.ch_names, min_duration_s=1.0)
+    assert len(found) == 1
+    assert abs(found[0].onset_s - 20.0) <= 1.0 and found[0].duration_s <= 4.0
+    assert set(found[0].channels) <= set(focus)
+    clean = generate_eeg(60.0, seed=seed, blinks=False)
+    assert detect_seizures(clean.data_uv, SFREQ, clean.ch_names, min_duration_s=1.0) == []
+
+
 def test_lpd_reported_as_pled_on_its_side_and_gpd_as_gped() -> None:
     lpd = InjectedEvent("lpd", 10.0, 15.0, rate_hz=1.0)
     gpd = InjectedEvent("gpd", 40.0, 12.0, rate_hz=1.5)
