@@ -1,6 +1,7 @@
 # The project's own image, for docker-compose's `worker` and `api` services.
 # The same requirements.lock as the local virtual environment; the `brrr` console script is
-# the entry point (`brrr db sink` (the compose worker), `brrr api`, `brrr stack status` with BRRR_STACK_MODE=external).
+# the entry point (`brrr db sink` for the compose worker, `brrr api`, `brrr stack status`
+# with BRRR_STACK_MODE=external).
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
