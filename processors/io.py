@@ -118,6 +118,38 @@ def check_finite(data_uv: np.ndarray, ch_names: Sequence[str], what: str = "the 
     )
 
 
+def scalp_eeg_channels(ch_names: Sequence[str], what: str) -> tuple[dict[str, str], list[str]]:
+    """:func:`~processors.montage.classify_channels`, refusing a list without scalp EEG.
+
+    Parameters
+    ----------
+    ch_names : sequence of str
+        Channel labels as the file or the source writes them.
+    what : str
+        Names the recording or stream, for the message.
+
+    Returns
+    -------
+    eeg : dict of str to str
+        Original label -> standard name, in input order.
+    set_aside : list of str
+        The other labels.
+
+    Raises
+    ------
+    NoEEGChannels
+        No label names a scalp electrode (the message lists them all).
+    """
+    eeg, set_aside = classify_channels(ch_names)
+    if not eeg:
+        raise NoEEGChannels(
+            f"{what} has no recognisable scalp EEG channel among its {len(ch_names)} "
+            f"channel(s): {', '.join(ch_names)}. Name the EEG channels in the 10-20/10-10 "
+            "system (e.g. 'Fp1', 'EEG Fp1-Ref', 'T3')."
+        )
+    return eeg, set_aside
+
+
 def _check_length(n_samples: int, sfreq_hz: float, what: str) -> None:
     needed = round(WINDOW_S * sfreq_hz)
     if n_samples < needed:
@@ -335,13 +367,7 @@ def _strip_identity(raw: mne.io.BaseRaw) -> None:
 
 def _reduce_to_eeg(raw: mne.io.BaseRaw, what: str) -> tuple[dict[str, str], list[str]]:
     """Keep only scalp EEG, renamed to standard names, with the montage set."""
-    eeg, set_aside = classify_channels(raw.ch_names)
-    if not eeg:
-        raise NoEEGChannels(
-            f"{what} has no recognisable scalp EEG channel among its {len(raw.ch_names)} "
-            f"channel(s): {', '.join(raw.ch_names)}. Name the EEG channels in the 10-20/10-10 "
-            "system (e.g. 'Fp1', 'EEG Fp1-Ref', 'T3')."
-        )
+    eeg, set_aside = scalp_eeg_channels(raw.ch_names, what)
     raw.pick(list(eeg))
     raw.set_channel_types(dict.fromkeys(raw.ch_names, "eeg"), on_unit_change="ignore")
     raw.rename_channels(eeg)
@@ -471,13 +497,7 @@ def recording_from_array(
             f"{data_uv.shape} for {len(ch_names)} channel names."
         )
     what = f"recording {recording_id}"
-    eeg, set_aside = classify_channels(ch_names)
-    if not eeg:
-        raise NoEEGChannels(
-            f"{what} has no recognisable scalp EEG channel among its {len(ch_names)} "
-            f"channel(s): {', '.join(ch_names)}. Name the EEG channels in the 10-20/10-10 "
-            "system (e.g. 'Fp1', 'EEG Fp1-Ref', 'T3')."
-        )
+    eeg, set_aside = scalp_eeg_channels(ch_names, what)
     check_sfreq(sfreq_hz, what)
     _check_length(data_uv.shape[1], sfreq_hz, what)
     rows = [list(ch_names).index(original) for original in eeg]

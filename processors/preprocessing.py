@@ -67,9 +67,8 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
-from processors.errors import NoEEGChannels, StreamChunkError, WrongSamplingRate
-from processors.io import check_finite, check_sfreq
-from processors.montage import classify_channels
+from processors.errors import StreamChunkError, WrongSamplingRate
+from processors.io import check_finite, check_sfreq, scalp_eeg_channels
 from processors.types import MODEL_SFREQ_HZ, WINDOW_S, Recording, WindowBatch
 
 #: Default band-pass edges (Hz): slow drifts below 0.5 Hz and EMG/line noise above 45 Hz out.
@@ -408,12 +407,7 @@ class StreamWindower:
         condition: bool = True,
     ) -> None:
         check_sfreq(sfreq_hz, "the stream")
-        eeg, _ = classify_channels(ch_names)
-        if not eeg:
-            raise NoEEGChannels(
-                f"the stream has no recognisable scalp EEG channel among {list(ch_names)}. Name "
-                "the EEG channels in the 10-20/10-10 system (e.g. 'Fp1', 'EEG Fp1-Ref', 'T3')."
-            )
+        eeg, _ = scalp_eeg_channels(ch_names, "the stream")
         if on_gap not in ("raise", "restart"):
             raise ValueError(f"on_gap must be 'raise' or 'restart', got {on_gap!r}")
         self.n_input_channels = len(ch_names)
