@@ -129,6 +129,8 @@ class TwoLevelCache:
         content_type: str = "application/octet-stream",
     ) -> StoredObject:
         """Cache ``data`` under ``key`` in both levels, as derived from ``file_id``."""
+        # file_id becomes part of the marker key below, as in invalidate_file.
+        key_segment(file_id, "file_id")
         stored = self.store.put(key, data, content_type, metadata={"file-id": file_id})
         if not (key.startswith(f"raw/{file_id}/") or key.startswith(f"features/{file_id}/")):
             self.store.put(f"{DERIVED_PREFIX}{file_id}/{key}", b"")

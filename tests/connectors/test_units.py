@@ -115,3 +115,13 @@ def test_cache_warning_for_redis_down_hides_the_password(caplog) -> None:
     assert warnings and "BRRR_REDIS_URL" in warnings[0] and ":***@127.0.0.1" in warnings[0]
     assert "redis-secret" not in caplog.text and "redis-secret" not in cache.redis_url
     cache.redis.close()
+
+
+@pytest.mark.parametrize("bad", ["../other", "a/b", ""])
+def test_cache_refuses_a_file_id_that_cannot_be_part_of_a_key(bad: str) -> None:
+    # Refused before any server is asked: neither level is reachable here.
+    store = ObjectStore(f"127.0.0.1:{closed_port()}", "key", "secret", "bucket", timeout_s=0.5)
+    cache = TwoLevelCache(store, f"redis://127.0.0.1:{closed_port()}/0")
+    with pytest.raises(InvalidKeyError, match="file_id"):
+        cache.put_result("job-1", bad, {"verdict": "normal"})
+    assert cache.stats()["redis_error"] == 0
