@@ -377,12 +377,16 @@ def aggregate_abnormality(
     scores = np.asarray(window_scores, dtype=np.float64).ravel()
     if scores.size == 0:
         raise WindowScoreError(
-            "no window scores to aggregate: the recording gave no usable window."
+            "no window scores to aggregate: the recording gave no usable window; score at "
+            "least one 4 s window first."
         )
     if not np.isfinite(scores).all():
         raise NonFiniteSamples("window scores hold NaN or infinite values; rescore the windows.")
     if (scores < 0).any() or (scores > 1).any():
-        raise WindowScoreError("window scores must lie in [0, 1] (probabilities).")
+        raise WindowScoreError(
+            "window scores must lie in [0, 1] (probabilities); pass predict_proba outputs or "
+            "score_windows_qeeg scores, not logits or decision values."
+        )
     if quality_weights is None:
         weights = np.ones_like(scores)
     else:
@@ -392,8 +396,15 @@ def aggregate_abnormality(
                 f"{weights.size} quality weights for {scores.size} window scores: give one "
                 "weight per window."
             )
-        if not np.isfinite(weights).all() or (weights < 0).any():
-            raise NonFiniteSamples("quality weights must be finite and non-negative.")
+        if not np.isfinite(weights).all():
+            raise NonFiniteSamples(
+                "quality weights hold NaN or infinite values; give each window a finite "
+                "weight (0 for an unusable window)."
+            )
+        if (weights < 0).any():
+            raise WindowScoreError(
+                "quality weights must be non-negative; give 0 to a window that should not count."
+            )
     if weights.sum() <= 0:
         # Every window judged unusable: fall back on equal weights rather than divide by zero.
         weights = np.ones_like(scores)

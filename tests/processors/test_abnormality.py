@@ -235,6 +235,13 @@ def test_aggregation_rejects_bad_input() -> None:
         aggregate_abnormality(np.array([0.1, 1.5]), scorer="x")
     with pytest.raises(WindowScoreError, match="one weight per window"):
         aggregate_abnormality(np.array([0.1, 0.2]), scorer="x", quality_weights=np.ones(3))
+    # as documented: a negative weight is a bad weight, a NaN weight a non-finite one
+    with pytest.raises(WindowScoreError, match="non-negative"):
+        aggregate_abnormality(np.array([0.1, 0.2]), scorer="x", quality_weights=np.array([1, -1]))
+    with pytest.raises(NonFiniteSamples, match="quality weights"):
+        aggregate_abnormality(
+            np.array([0.1, 0.2]), scorer="x", quality_weights=np.array([1.0, np.inf])
+        )
 
 
 # --- triage ----------------------------------------------------------------------------------
