@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import CacheDep, ConnDep
 from api.errors import NotFound
+from connectors.cache import TwoLevelCache
 from connectors.db import queries
 from connectors.object_store import ObjectStoreError, encode_json, result_key
 
@@ -69,7 +70,7 @@ async def job_result(job_id: uuid.UUID, conn: ConnDep, cache: CacheDep) -> Respo
     return _json(data, "postgres")
 
 
-async def _fill_cache(cache: CacheDep, job_id: str, file_id: str, document: Any) -> None:
+async def _fill_cache(cache: TwoLevelCache, job_id: str, file_id: str, document: Any) -> None:
     """Put a result read from PostgreSQL into the cache, as derived from its file (so that
     ``invalidate_file`` removes it); a cache that fails only costs the next read a query."""
     try:

@@ -16,6 +16,8 @@ router = APIRouter(tags=["metrics"])
 
 #: Longest look-back of the analysis metrics, hours (31 days).
 MAX_HOURS = 24 * 31
+#: Width of the analysis-metrics buckets.
+BUCKET = timedelta(hours=1)
 
 
 @router.get("/api/v1/metrics/analysis")
@@ -27,8 +29,13 @@ async def analysis_metrics(
     (seconds); hours without jobs are absent."""
     until = datetime.now(UTC)
     since = until - timedelta(hours=hours)
-    rows = await queries.analysis_times(conn, since=since, until=until)
-    return {"since": since, "until": until, "bucket_s": 3600, "buckets": rows}
+    rows = await queries.analysis_times(conn, since=since, until=until, bucket=BUCKET)
+    return {
+        "since": since,
+        "until": until,
+        "bucket_s": int(BUCKET.total_seconds()),
+        "buckets": rows,
+    }
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -23,7 +23,7 @@ async def recording_detections(
     recording_id: str,
     conn: ConnDep,
     event_type: Annotated[
-        str | None, Query(description="one of: " + ", ".join(get_args(EventType)))
+        str | None, Query(description="one of: " + ", ".join(EVENT_TYPES))
     ] = None,
     since: Annotated[datetime | None, Query(description="start_time >= since (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="start_time < until (ISO 8601)")] = None,
