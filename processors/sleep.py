@@ -353,7 +353,7 @@ def stage_sleep(
     Raises
     ------
     SleepInputError
-        Neither an MNE Raw nor a Recording.
+        Neither an MNE Raw nor a Recording, or ``eog_name`` is not one of its channels.
     """
     raw = getattr(raw_or_recording, "raw", raw_or_recording)
     if not isinstance(raw, mne.io.BaseRaw):
@@ -368,6 +368,11 @@ def stage_sleep(
     ]
     eog_uv = None
     if eog_name is not None:
+        if eog_name not in raw.ch_names:
+            raise SleepInputError(
+                f"no channel {eog_name!r} for the EOG; the recording has "
+                f"{', '.join(raw.ch_names)}: name one of them, or pass eog_name=None."
+            )
         eog_uv = raw.get_data(picks=[eog_name])[0] * 1e6
     channel = pick_sleep_channel(eeg_names)
     if channel is not None:

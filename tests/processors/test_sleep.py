@@ -129,6 +129,8 @@ def test_low_rate_and_bad_samples() -> None:
         analyze_sleep(y, 128.0, ["C3", "C4"])
     with pytest.raises(SleepInputError, match="analyze_sleep for a numpy array"):
         stage_sleep(y)
+    with pytest.raises(SleepInputError, match=r"'EOG1'.*C3, C4"):
+        stage_sleep(generate_eeg(10.0, ch_names=["C3", "C4"], seed=3).to_raw(), eog_name="EOG1")
 
 
 def test_real_openbci_recording(real_data_dir: Path) -> None:
