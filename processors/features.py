@@ -52,7 +52,6 @@ References
 from __future__ import annotations
 
 import argparse
-import hashlib
 import pathlib
 import pickle
 import warnings
@@ -66,7 +65,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from processors.errors import ModelUnavailable, NonFiniteSamples, WrongSamplingRate
+from processors.errors import ModelUnavailable, WrongSamplingRate
+from processors.io import check_finite, content_id
 from processors.types import MODEL_SFREQ_HZ, PATCH_SAMPLES, WINDOW_SAMPLES, WindowBatch
 
 #: EEGPT's channel vocabulary, in the order of its channel-embedding table (the official
@@ -236,14 +236,6 @@ def _quantize_int8(model: nn.Module) -> nn.Module:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
         return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _torch_load(path: Path) -> Any:
@@ -502,11 +494,7 @@ class EEGPTFeatureExtractor:
                 f"this EEGPT extractor was built for channels {self.ch_names}, the batch has "
                 f"{batch.ch_names}: use extractor.with_channels(batch.ch_names)"
             )
-        if not np.isfinite(batch.data_uv).all():
-            raise NonFiniteSamples(
-                "NaN or infinite samples in the windows given to EEGPT: repair or drop them "
-                "before feature extraction"
-            )
+        check_finite(batch.data_uv, batch.ch_names, "the windows given to EEGPT")
 
     def extract(self, batch: WindowBatch, *, batch_size: int = 8) -> np.ndarray:
         """Feature vectors of every window of a batch.
@@ -598,7 +586,7 @@ def load_eegpt(
     else:
         path = Path(checkpoint_path)
         state = read_encoder_state(path)
-        weights_id = _file_sha256(path)[:16]
+        weights_id = content_id(path)  # the first 16 hex digits of its sha256
     return EEGPTFeatureExtractor(
         encoder_state=state,
         ch_names=ch_names,

@@ -100,17 +100,18 @@ def check_finite(data_uv: np.ndarray, ch_names: Sequence[str], what: str = "the 
 
     Parameters
     ----------
-    data_uv : ndarray, shape (n_channels, n_samples)
-        The samples (any unit).
+    data_uv : ndarray, shape (n_channels, n_samples) or (n_windows, n_channels, n_samples)
+        The samples (any unit); channels on the second-to-last axis.
     ch_names : sequence of str
-        One name per row.
+        One name per channel.
     what : str
         Names the thing checked, for the message.
     """
     bad = ~np.isfinite(data_uv)
     if not bad.any():
         return
-    counts = bad.reshape(bad.shape[0], -1).sum(axis=1)
+    # Per channel, over windows and samples alike.
+    counts = np.moveaxis(bad, -2, 0).reshape(bad.shape[-2], -1).sum(axis=1)
     listing = ", ".join(f"{ch_names[i]}: {int(c)}" for i, c in enumerate(counts) if c)
     raise NonFiniteSamples(
         f"{what} has NaN or infinite samples ({int(counts.sum())} in all; per channel: "

@@ -80,12 +80,8 @@ import mne
 import numpy as np
 from scipy import fft as sp_fft
 
-from processors.errors import (
-    NonFiniteSamples,
-    QCInputError,
-    RecordingTooShort,
-    WrongSamplingRate,
-)
+from processors.errors import QCInputError, RecordingTooShort, WrongSamplingRate
+from processors.io import check_finite
 from processors.montage import standard_1020_montage
 from processors.types import WindowBatch
 
@@ -285,18 +281,6 @@ def _check_names(ch_names: Sequence[str], n_channels: int) -> list[str]:
     return names
 
 
-def _check_finite(data_uv: np.ndarray, names: Sequence[str]) -> None:
-    finite = np.isfinite(data_uv)
-    if not finite.all():
-        ch_axis = data_uv.ndim - 2
-        other = tuple(a for a in range(data_uv.ndim) if a != ch_axis)
-        bad = [names[i] for i in np.flatnonzero(~finite.all(axis=other))]
-        raise NonFiniteSamples(
-            f"NaN or infinite samples in channels {bad}; fix or cut the recording before "
-            "quality control"
-        )
-
-
 def _check_batch(batch: WindowBatch) -> list[str]:
     _check_sfreq(batch.sfreq_hz)
     names = _check_names(batch.ch_names, batch.data_uv.shape[1])
@@ -305,7 +289,7 @@ def _check_batch(batch: WindowBatch) -> list[str]:
             f"quality control needs at least one window of {_SEGMENT_S:.0f} s or more, got "
             f"{batch.n_windows} windows of {batch.data_uv.shape[2]} samples"
         )
-    _check_finite(batch.data_uv, names)
+    check_finite(batch.data_uv, names, "the windows given to quality control")
     return names
 
 
@@ -745,7 +729,7 @@ def detect_bad_channels(
             f"bad-channel detection needs at least {_SEGMENT_S:.0f} s, got "
             f"{data_uv.shape[1] / sfreq_hz:.2f} s"
         )
-    _check_finite(data_uv, names)
+    check_finite(data_uv, names, "the signal given to quality control")
     detrended, band = _highpass_lowpass(data_uv, sfreq_hz)
     _, reasons = _evidence(
         detrended[None], band[None], sfreq_hz, names, thresholds or QCThresholds(),

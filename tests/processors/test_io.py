@@ -20,6 +20,7 @@ from processors.errors import (
 )
 from processors.io import (
     MIN_SFREQ_HZ,
+    check_finite,
     content_id,
     read_edf_header,
     read_recording,
@@ -311,6 +312,18 @@ def test_recording_from_array_nan_names_channels_and_counts() -> None:
     with pytest.raises(NonFiniteSamples, match=r"Cz: 5, Pz: 1") as err:
         recording_from_array(data_uv, 256.0, ["Fz", "Cz", "Pz"], "r2")
     assert "6 in all" in str(err.value)
+
+
+def test_check_finite_counts_per_channel_across_windows() -> None:
+    """Windows (windows, channels, samples), as quality control and EEGPT pass them: the
+    count is per channel over every window, not per window."""
+    windows_uv = np.zeros((4, 3, 256))
+    windows_uv[0, 1, :2] = np.nan
+    windows_uv[3, 1, 9] = -np.inf
+    windows_uv[2, 2, 0] = np.nan
+    check_finite(windows_uv[:, [0]], ["Fz"])  # clean channel: nothing raised
+    with pytest.raises(NonFiniteSamples, match=r"\(4 in all; per channel: Cz: 3, Pz: 1\)"):
+        check_finite(windows_uv, ["Fz", "Cz", "Pz"], "the windows")
 
 
 def test_recording_from_array_ignores_nan_in_set_aside_channels() -> None:
