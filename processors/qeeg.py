@@ -210,8 +210,9 @@ class QEEGFeatures:
     ----------
     slowing_ratio : np.ndarray
         (delta + theta) / (alpha + beta): median over channels of each channel's ratio, leaving
-        out the eye-prone frontopolar and anterior temporal channels (Fp1, Fp2, F7, F8) whose
-        slow activity is mostly blinks and eye movements.
+        out the eye-prone frontopolar and anterior temporal channels
+        (:data:`EYE_PRONE_CHANNELS`: Fp1, Fp2, Fpz, F7, F8, AF7, AF8) whose slow activity is
+        mostly blinks and eye movements.
     slowing_ratio_by_region : dict of str to np.ndarray
         The same over the channels of each region present (frontal, central, temporal,
         parietal, occipital).

@@ -1,7 +1,7 @@
 """Sensitivity and false detections per hour of the event detectors on synthetic EEG.
 
 Run ``python -m processors.events.evaluation [--seeds 10] [--minutes 5]``. For each seed,
-three records are generated with :func:`processors.synthetic.generate_eeg` (realistic
+four records are generated with :func:`processors.synthetic.generate_eeg` (realistic
 background with alpha, blinks and muscle bursts, 50 Hz line noise):
 
 - an *event* record: 5 spikes and 5 sharp waves, then an evolving seizure, an LPD train and a
@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from processors.errors import SyntheticSpecError
 from processors.events import Event, detect_events
 from processors.synthetic import InjectedEvent, SyntheticEEG, generate_eeg
 
@@ -90,7 +91,9 @@ def event_record(seed: int, duration_s: float) -> SyntheticEEG:
         events.append(InjectedEvent(kind, round(t, 2), round(float(dur), 2), rate_hz=float(rate)))
         t += dur + rng.uniform(10.0, 20.0)
     if t > duration_s:
-        raise ValueError(f"the event record needs {t:.0f} s; ask for at least that duration")
+        raise SyntheticSpecError(
+            f"the event record needs {t:.0f} s; ask for at least that duration (--minutes)"
+        )
     return generate_eeg(duration_s, events=events, muscle=True, seed=seed)
 
 
