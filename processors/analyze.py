@@ -144,10 +144,12 @@ def analyze(
         recording, stride_s=options.window_stride_s, line_freq_hz=options.line_freq_hz
     )
     prepared = prepare_recording(recording, line_freq_hz=options.line_freq_hz)
+    # One microvolt copy of the continuous signal serves bad-channel detection and events.
+    prepared_uv = prepared.raw.get_data() * 1e6
 
     report("quality_report", 0.05)
     use_autoreject = comprehensive if options.use_autoreject is None else options.use_autoreject
-    qc_stage, qc = run_quality(windows, prepared, use_autoreject=use_autoreject)
+    qc_stage, qc = run_quality(windows, prepared_uv, use_autoreject=use_autoreject)
     stages["quality_report"] = qc_stage
     repaired = qc.repaired if qc is not None else windows
 
@@ -169,7 +171,9 @@ def analyze(
     stages["abnormality_detection"] = abn_stage
 
     report("event_detection", 0.8)
-    stages["event_detection"] = _run_events_stage(analysis_type, prepared, abn_stage, abn)
+    stages["event_detection"] = _run_events_stage(
+        analysis_type, prepared_uv, prepared, abn_stage, abn
+    )
 
     event_objects = stages["event_detection"].result or {}
     triage = _decide_triage(abn, event_objects, qc)
@@ -202,11 +206,18 @@ def analyze(
 
 
 def run_quality(
-    windows: WindowBatch, prepared: Recording | None = None, *, use_autoreject: bool = False
-) -> tuple[StageResult, Any | None]:
-    """Quality control; always ``completed``, degraded to 'unknown quality' if it breaks."""
+    windows: WindowBatch,
+    continuous_uv: np.ndarray | None = None,
+    *,
+    use_autoreject: bool = False,
+) -> tuple[StageResult, quality.QualityResult | None]:
+    """Quality control; always ``completed``, degraded to 'unknown quality' if it breaks.
+
+    ``continuous_uv`` (channels, samples, microvolts) is the continuous 256 Hz signal the
+    windows were cut from, when there is one: bad channels are then found on it (see
+    :func:`processors.quality.assess_quality`).
+    """
     t0 = time.perf_counter()
-    continuous_uv = None if prepared is None else prepared.raw.get_data() * 1e6
     try:
         qc = quality.assess_quality(
             windows, continuous_uv=continuous_uv, use_autoreject=use_autoreject
@@ -326,7 +337,11 @@ def run_sleep(recording: Recording) -> StageResult:
 
 
 def _run_events_stage(
-    analysis_type: str, prepared: Recording, abn_stage: StageResult, abn: Any
+    analysis_type: str,
+    prepared_uv: np.ndarray,
+    prepared: Recording,
+    abn_stage: StageResult,
+    abn: abnormality.AbnormalityResult,
 ) -> StageResult:
     if analysis_type == "quick":
         return StageResult("skipped", reason="not part of the quick analysis")
@@ -336,7 +351,7 @@ def _run_events_stage(
         return StageResult("skipped", reason="recording_normal: events run only when abnormal")
     t0 = time.perf_counter()
     try:
-        events = detect_events(prepared.raw.get_data() * 1e6, prepared.sfreq_hz, prepared.ch_names)
+        events = detect_events(prepared_uv, prepared.sfreq_hz, prepared.ch_names)
     except Exception as exc:
         return StageResult(
             "failed", error=f"{type(exc).__name__}: {exc}", duration_s=time.perf_counter() - t0
