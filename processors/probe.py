@@ -27,6 +27,7 @@ References
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import tempfile
@@ -72,6 +73,15 @@ class AbnormalityProbe:
     def n_features(self) -> int:
         """Features per window the probe expects."""
         return int(self.coef.shape[0])
+
+    @property
+    def version(self) -> str:
+        """The probe's identity: the first 16 hex digits of the sha256 of its parameters
+        (what ``analyze`` records under ``models["probe"]``)."""
+        digest = hashlib.sha256()
+        for array in (self.coef, np.array([self.intercept]), self.mean, self.scale):
+            digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+        return digest.hexdigest()[:16]
 
     @property
     def n_features_in_(self) -> int:

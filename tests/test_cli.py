@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from connectors.settings import get_settings
 from processors.features import EEGPT_LARGE, _build_model, map_channels
 from processors.montage import STANDARD_1020_19
-from processors.probe import train_probe
+from processors.probe import load_probe, train_probe
 from processors.synthetic import InjectedEvent, generate_eeg
 from streams.cli import main
 
@@ -102,6 +102,7 @@ def test_analyze_loads_the_configured_checkpoint_and_probe(tmp_path, settings_en
     assert result["features"]["result"]["n_windows"] == 10
     assert result["models"]["eegpt"]["weights_id"] == weights_id
     assert result["abnormality_detection"]["result"]["scorer"] == "eegpt-probe"
+    assert result["models"]["probe"] == load_probe(probe_path).version
 
     # A probe trained on other weights is refused, and the qEEG baseline answers instead.
     train_probe(features, labels, weights_id="0123456789abcdef").save(probe_path)
@@ -109,6 +110,7 @@ def test_analyze_loads_the_configured_checkpoint_and_probe(tmp_path, settings_en
     assert run.exit_code == 0, run.output
     result = json.loads(out_json.read_text())
     assert result["abnormality_detection"]["result"]["scorer"] == "qeeg-baseline"
+    assert result["models"]["probe"] is None
 
 
 def test_analyze_of_a_missing_file_says_so(tmp_path: Path, settings_env):

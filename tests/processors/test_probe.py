@@ -90,6 +90,7 @@ def test_save_load_round_trip_gives_identical_probabilities(tmp_path: Path, eegp
     loaded = load_probe(path, expected_weights_id="0123456789abcdef")
     np.testing.assert_array_equal(loaded.predict_proba(features), probe.predict_proba(features))
     assert loaded.weights_id == "0123456789abcdef"
+    assert loaded.version == probe.version
     assert loaded.metrics["held_out"] == {"balanced_accuracy": 0.9}
     assert loaded.metrics["train"]["n_abnormal"] == 32
     # a plain npz, readable without pickle
@@ -98,6 +99,17 @@ def test_save_load_round_trip_gives_identical_probabilities(tmp_path: Path, eegp
     # a path without the .npz suffix is kept as given
     assert probe.save(tmp_path / "probe.bin").name == "probe.bin"
     assert load_probe(tmp_path / "probe.bin").n_features == features.shape[1]
+
+
+def test_version_identifies_the_probe_parameters() -> None:
+    x, y = _toy()
+    probe = train_probe(x, y, weights_id="w")
+    assert len(probe.version) == 16 and int(probe.version, 16) >= 0
+    assert train_probe(x, y, weights_id="w").version == probe.version  # deterministic fit
+    assert train_probe(x, y, weights_id="w", C=1.0).version != probe.version
+    shifted = train_probe(x, y, weights_id="w")
+    shifted.intercept += 1e-9
+    assert shifted.version != probe.version
 
 
 def test_probabilities_match_scikit_learn() -> None:
