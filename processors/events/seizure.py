@@ -95,7 +95,9 @@ def seizure_features(
         "ll_ratio": ll_ratio,
         "dominant_hz": dominant,
         "rhythmicity": rhythm,
-        "epoch_start_s": np.arange(ll.shape[1]) * STEP_S,
+        # from the step actually taken: at a rate where 1 s is not a whole number of
+        # samples, a nominal 1 s step would drift (4.5 s late at 800 s at 181 Hz)
+        "epoch_start_s": np.arange(ll.shape[1]) * (step / sfreq_hz),
     }
 
 
@@ -151,7 +153,7 @@ def detect_seizures(
         f0 = _median_where(dom_all[:, a], ictal[:, a])
         while a > 0 and (weak[core, a - 1] & (np.abs(dom_all[core, a - 1] - f0) <= 1.5)).any():
             a -= 1
-        duration = (b - 1 - a) * STEP_S + EPOCH_S
+        duration = float(feats["epoch_start_s"][b - 1] - feats["epoch_start_s"][a]) + EPOCH_S
         if duration < min_duration_s:
             continue
         share = ictal[:, a:b].mean(axis=1)

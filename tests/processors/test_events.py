@@ -96,6 +96,17 @@ def test_seizure_onset_duration_and_burden() -> None:
     assert inside == []
 
 
+def test_seizure_onset_does_not_drift_at_an_odd_rate() -> None:
+    """At 181 Hz one second is not a whole number of (decimated) samples; the epoch times
+    come from the step taken, so a late seizure keeps its onset (it was 4.5 s late)."""
+    sim = generate_eeg(900.0, sfreq_hz=181.0, events=[InjectedEvent("seizure", 800.0, 20.0)],
+                       seed=5)  # fmt: skip
+    seizures = detect_seizures(sim.data_uv, 181.0, sim.ch_names)
+    assert len(seizures) == 1
+    assert abs(seizures[0].onset_s - 800.0) <= 1.0
+    assert abs(seizures[0].duration_s - 20.0) <= 3.0
+
+
 def test_short_rhythmic_run_is_not_a_seizure() -> None:
     sim = generate_eeg(60.0, events=[InjectedEvent("seizure", 20.0, 6.0)], seed=2)
     assert detect_seizures(sim.data_uv, SFREQ, sim.ch_names) == []
