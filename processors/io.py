@@ -179,10 +179,10 @@ def _ascii_field(raw: bytes, what: str, path: Path) -> str:
         ) from None
 
 
-def _number(raw: bytes, what: str, path: Path, kind: type = int) -> float:
+def _number(raw: bytes, what: str, path: Path, kind: type[int] | type[float] = int) -> int | float:
     text = _ascii_field(raw, what, path)
     try:
-        return kind(text) if kind is int else float(text)
+        return kind(text)
     except ValueError:
         raise NotAnEEGFile(
             f"{path.name}: the header field '{what}' is {text!r}, not a number; the header is "
@@ -438,7 +438,7 @@ def read_recording(path: str | Path, recording_id: str | None = None) -> Recordi
     if not path.is_file():
         raise NotAnEEGFile(f"{path} does not exist or is not a file: check the path.")
     raw, file_format, patient = _read_raw(path)
-    what = f"{path.name}"
+    what = path.name
     eeg, set_aside = _reduce_to_eeg(raw, what)
     check_sfreq(raw.info["sfreq"], what)
     _check_length(raw.n_times, raw.info["sfreq"], what)
