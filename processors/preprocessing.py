@@ -11,7 +11,7 @@ the stream was chunked.
 
 1. offset, linear drift and the stationary mains sinusoids (the line frequency and its
    harmonics, amplitude and phase fitted per window) are removed by least-squares regression,
-   as CleanLine and the PREP pipeline [4]_ remove line noise: a sinusoid removed this way
+   as CleanLine and the PREP pipeline [3]_ remove line noise: a sinusoid removed this way
    leaves no edge transient, where a notch filter alone rings at the window's edges;
 2. each window is padded on both sides by its mirror image (``numpy.pad`` mode ``symmetric``),
    by about half a window, so that the filters' edge transients fall mostly in the padding,
@@ -47,9 +47,9 @@ References
 .. [1] Gramfort A et al. (2013). MEG and EEG data analysis with MNE-Python. Front Neurosci 7:267.
 .. [2] Widmann A, Schröger E, Maess B (2015). Digital filter design for electrophysiological
        data - a practical approach. J Neurosci Methods 250:34-46.
-.. [4] Bigdely-Shamlo N, Mullen T, Kothe C, Su KM, Robbins KA (2015). The PREP pipeline:
+.. [3] Bigdely-Shamlo N, Mullen T, Kothe C, Su KM, Robbins KA (2015). The PREP pipeline:
        standardized preprocessing for large-scale EEG analysis. Front Neuroinform 9:16.
-.. [3] Wang G et al. (2024). EEGPT: Pretrained transformer for universal and reliable
+.. [4] Wang G et al. (2024). EEGPT: Pretrained transformer for universal and reliable
        representation of EEG signals. NeurIPS 37 (4 s windows at 256 Hz).
 """
 
@@ -416,8 +416,11 @@ class StreamWindower:
         self.sfreq_hz = float(sfreq_hz)
         self.window_s, self.stride_s = float(window_s), float(stride_s)
         self.n_native = _check_window(window_s, stride_s, sfreq_hz)
-        self.filters = {"l_freq_hz": l_freq_hz, "h_freq_hz": h_freq_hz}
-        self.filters["line_freq_hz"] = line_freq_hz
+        self.filters = {
+            "l_freq_hz": l_freq_hz,
+            "h_freq_hz": h_freq_hz,
+            "line_freq_hz": line_freq_hz,
+        }
         self.recording_start = recording_start
         self.on_gap = on_gap
         self.condition = condition
