@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import mne
 import numpy as np
@@ -49,9 +49,7 @@ __all__ = [
 EventKind = Literal[
     "spike", "sharp_wave", "seizure", "lpd", "gpd", "burst_suppression", "blink", "muscle"
 ]
-EVENT_KINDS: tuple[str, ...] = (
-    "spike", "sharp_wave", "seizure", "lpd", "gpd", "burst_suppression", "blink", "muscle",
-)  # fmt: skip
+EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
 SLEEP_STAGES: tuple[str, ...] = ("W", "N1", "N2", "N3", "R")
 _STAGE_ALIASES = {"WAKE": "W", "REM": "R", "N4": "N3", "S1": "N1", "S2": "N2", "S3": "N3"}
 SLEEP_EPOCH_S = 30.0

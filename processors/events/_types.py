@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 EventType = Literal["epileptiform", "PLED", "GPED", "seizure", "artifact", "burst_suppression"]
-EVENT_TYPES: tuple[str, ...] = (
-    "epileptiform", "PLED", "GPED", "seizure", "artifact", "burst_suppression",
-)  # fmt: skip
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 
 @dataclass
