@@ -37,7 +37,7 @@ from processors import abnormality, quality
 from processors.events import detect_events
 from processors.preprocessing import prepare_recording, window_recording
 from processors.sleep import analyze_sleep
-from processors.types import AnalysisType, Recording, StageResult, WindowBatch
+from processors.types import WINDOW_S, AnalysisType, Recording, StageResult, WindowBatch
 
 ANALYSIS_TYPES: tuple[str, ...] = ("quick", "screening", "comprehensive")
 QEEG_SCORER = "qeeg-baseline"
@@ -60,7 +60,7 @@ class AnalysisOptions:
     feature_unavailable_reason: str | None = "no EEGPT checkpoint configured"
     #: a loaded ``processors.probe.AbnormalityProbe``, or None for the qEEG baseline
     probe: Any | None = None
-    window_stride_s: float = 4.0
+    window_stride_s: float = WINDOW_S
     #: None: AutoReject only in the comprehensive analysis
     use_autoreject: bool | None = None
     line_freq_hz: float | None = None
@@ -175,8 +175,7 @@ def analyze(
         analysis_type, prepared_uv, prepared, abn_stage, abn
     )
 
-    event_objects = stages["event_detection"].result or {}
-    triage = _decide_triage(abn, event_objects, qc)
+    triage = _decide_triage(abn, stages["event_detection"].result, qc)
     if abn_stage.result is not None:
         abn_stage.result["triage_priority"] = triage
 
@@ -290,7 +289,7 @@ def run_abnormality(
     probe: Any | None,
     *,
     quality_weights: np.ndarray | None = None,
-) -> tuple[StageResult, Any, np.ndarray | None]:
+) -> tuple[StageResult, abnormality.AbnormalityResult, np.ndarray | None]:
     """Per-window abnormality scores aggregated to a verdict; conservative on failure."""
     t0 = time.perf_counter()
     scorer = PROBE_SCORER if (probe is not None and features is not None) else QEEG_SCORER
@@ -359,13 +358,17 @@ def _run_events_stage(
     return StageResult("completed", result=events.to_dict(), duration_s=time.perf_counter() - t0)
 
 
-def _decide_triage(abn: Any, events_result: dict[str, Any], qc: Any | None) -> str:
+def _decide_triage(
+    abn: abnormality.AbnormalityResult,
+    events_result: dict[str, Any] | None,
+    qc: quality.QualityResult | None,
+) -> str:
     # The whole event report: decide_triage reads the discharge rate from its summaries.
     acceptable = bool(qc.is_acceptable) if qc is not None else False
     return abnormality.decide_triage(abn, events_result or None, quality_acceptable=acceptable)
 
 
-def _quality_weights(qc: Any | None) -> np.ndarray | None:
+def _quality_weights(qc: quality.QualityResult | None) -> np.ndarray | None:
     """Artifact windows count less in the verdict (but still count)."""
     if qc is None:
         return None
