@@ -220,6 +220,18 @@ def test_detection_survives_the_preprocessing_band_pass(spike_sim) -> None:
     assert hits >= len(truths) - 1
 
 
+def test_event_types_are_the_detection_schema_enum() -> None:
+    """processors may not import schemas/, so its EventType is checked against the Avro
+    Detection record here (DESIGN: one definition of every record, the schema)."""
+    from pathlib import Path
+
+    schema = json.loads(
+        (Path(__file__).parents[2] / "schemas" / "brrr.eeg.Detection.avsc").read_text()
+    )
+    field = next(f for f in schema["fields"] if f["name"] == "event_type")
+    assert tuple(field["type"]["symbols"]) == EVENT_TYPES
+
+
 def test_report_is_json_ready(spike_sim) -> None:
     report = detect_events(spike_sim.data_uv, SFREQ, spike_sim.ch_names)
     as_dict = json.loads(json.dumps(report.to_dict()))
