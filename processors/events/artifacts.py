@@ -40,9 +40,10 @@ from processors.events._common import (
 )
 from processors.events._types import Event
 
-#: muscle: 1 s blocks whose 30-45 Hz RMS exceeds this many times the channel's median
+#: muscle: quarter seconds whose 30-45 Hz RMS exceeds this many times the channel's median
 MUSCLE_RATIO = 4.0
 MUSCLE_BAND_HZ = (30.0, 45.0)
+#: muscle RMS is measured in quarters of this block
 MUSCLE_BLOCK_S = 1.0
 #: blinks: positive frontopolar deflection of at least this (uV) and this many local SDs
 BLINK_MIN_UV = 50.0
@@ -198,8 +199,8 @@ def _pop_events(x: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> list
     for c in np.flatnonzero(hits.any(axis=1)):
         times = np.flatnonzero(hits[c])
         keep = np.concatenate([[True], np.diff(times) > min_gap])
+        nbrs = np.flatnonzero(adjacency[c])
         for t in times[keep]:
-            nbrs = np.flatnonzero(adjacency[c])
             if nbrs.size and np.max(step[nbrs, t]) > 0.3 * step[c, t]:
                 continue  # seen by the neighbours too: a field, not one electrode
             events.append(
