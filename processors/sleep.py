@@ -287,7 +287,7 @@ def analyze_sleep(
         rows.append(eog_uv)
         names.append("EOG")
         types.append("eog")
-    stacked = np.vstack(rows).astype(np.float64)
+    stacked = np.vstack(rows).astype(np.float64, copy=False)  # vstack has copied already
     if not np.isfinite(stacked).all():
         raise NonFiniteSamples(
             f"NaN or infinite samples in {', '.join(names)}; repair or crop them before "
