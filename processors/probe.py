@@ -184,7 +184,11 @@ def load_probe(path: Path, *, expected_weights_id: str | None = None) -> Abnorma
         )
     n = arrays["coef"].shape
     if arrays["coef"].ndim != 1 or arrays["mean"].shape != n or arrays["scale"].shape != n:
-        raise ModelUnavailable(f"abnormality probe {path} has inconsistent array shapes")
+        raise ModelUnavailable(
+            f"abnormality probe {path} has inconsistent array shapes (coef {n}, mean "
+            f"{arrays['mean'].shape}, scale {arrays['scale'].shape}): train it again with "
+            "`brrr probe train`"
+        )
     probe = AbnormalityProbe(
         coef=arrays["coef"],
         intercept=intercept,
@@ -207,7 +211,10 @@ def _check_training_data(features: np.ndarray, labels: np.ndarray) -> tuple[np.n
             f"and {y.shape}"
         )
     if not np.isin(y, (0, 1)).all():
-        raise ProbeTrainingError("labels must be 0 (normal) or 1 (abnormal)")
+        raise ProbeTrainingError(
+            f"labels must be 0 (normal) or 1 (abnormal), got {np.setdiff1d(y, (0, 1)).tolist()}"
+            ": label the manifest's recordings normal or abnormal"
+        )
     counts = np.bincount(y.astype(int), minlength=2)
     if counts.min() < 2:
         raise ProbeTrainingError(
@@ -215,7 +222,10 @@ def _check_training_data(features: np.ndarray, labels: np.ndarray) -> tuple[np.n
             "abnormal: add recordings of the missing class to the manifest"
         )
     if not np.isfinite(x).all():
-        raise ProbeTrainingError("NaN or infinite values in the training features")
+        raise ProbeTrainingError(
+            "NaN or infinite values in the training features: drop those windows, or re-export "
+            "the recordings they came from"
+        )
     return x, y.astype(int)
 
 
@@ -335,7 +345,9 @@ def read_manifest(source: Path) -> list[tuple[Path, int]]:
             )
         return items
     if not source.is_file():
-        raise ProbeTrainingError(f"manifest {source} not found")
+        raise ProbeTrainingError(
+            f"manifest {source} not found: give a CSV or JSON manifest, or a folder of them"
+        )
     try:
         if source.suffix.lower() == ".json":
             rows = json.loads(source.read_text())
@@ -449,7 +461,9 @@ def features_of_recordings(
         if progress is not None:
             progress(k + 1, len(items), path)
     if not feats:
-        raise ProbeTrainingError("no recordings to train on")
+        raise ProbeTrainingError(
+            "no recordings to train on: list normal and abnormal recordings in the manifest"
+        )
     return np.concatenate(feats), np.concatenate(labels), np.concatenate(groups)
 
 

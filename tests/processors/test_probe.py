@@ -168,6 +168,19 @@ def test_bad_probe_files(tmp_path: Path) -> None:
         load_probe(tmp_path / "pickled.npz")
 
 
+def test_probe_errors_say_what_to_do(tmp_path: Path) -> None:
+    header = np.array(json.dumps({"format": PROBE_FORMAT, "weights_id": "w"}))
+    ones = np.ones(3)
+    np.savez(tmp_path / "p.npz", header=header, coef=ones, intercept=[0.0], mean=ones, scale=[1.0])
+    with pytest.raises(ModelUnavailable, match=r"inconsistent array shapes .*brrr probe train"):
+        load_probe(tmp_path / "p.npz")
+    x, _ = _toy()
+    with pytest.raises(ProbeTrainingError, match=r"got \[2\]: label the manifest"):
+        train_probe(x, np.arange(len(x)) % 3, weights_id="w")
+    with pytest.raises(ProbeTrainingError, match="not found: give a CSV or JSON manifest"):
+        read_manifest(tmp_path / "absent.csv")
+
+
 def test_training_errors_say_what_is_wrong() -> None:
     x, _ = _toy()
     with pytest.raises(ProbeTrainingError, match="each class"):
