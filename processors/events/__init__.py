@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from processors.events._common import InvalidSignalError, check_signal, positions_m
+from processors.events._common import (
+    InvalidSignalError,
+    check_signal,
+    inside_any,
+    positions_m,
+)
 from processors.events._types import EVENT_TYPES, Event, EventType
 from processors.events.artifacts import detect_artifacts
 from processors.events.burst_suppression import detect_burst_suppression, suppression_trace
@@ -69,8 +74,8 @@ class EventReport:
         return {"events": [e.to_dict() for e in self.events], "summaries": dict(self.summaries)}
 
 
-def _inside(t: float, spans: Sequence[tuple[float, float]], pad_s: float = 0.0) -> bool:
-    return any(a - pad_s <= t <= b + pad_s for a, b in spans)
+def _spans(events: Sequence[Event]) -> list[tuple[float, float]]:
+    return [(e.onset_s, e.offset_s) for e in events]
 
 
 def _frontal_channels(ch_names: Sequence[str]) -> set[str]:
@@ -99,7 +104,7 @@ SHADOW_SLOPE_RATIO = 3.0
 def _ocular(d: Discharge, shadow: Sequence[tuple[float, float]], frontal: set[str]) -> bool:
     """A blunt transient in a blink's shadow whose largest deflection is frontal: the
     filter's undershoot is slow, a spike stays sharp."""
-    if d.slope_ratio >= SHADOW_SLOPE_RATIO or not _inside(d.apex_s, shadow):
+    if d.slope_ratio >= SHADOW_SLOPE_RATIO or not inside_any(d.apex_s, shadow):
         return False
     return max(d.channel_amplitudes_uv, key=d.channel_amplitudes_uv.get) in frontal
 
@@ -137,11 +142,11 @@ def detect_events(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str])
 
     ctx = prepare_context(x, sfreq_hz)
     seizures = detect_seizures(x, sfreq_hz, ch_names, filtered=ctx.y)
-    seizure_spans = [(e.onset_s, e.offset_s) for e in seizures]
+    seizure_spans = _spans(seizures)
 
     trace = suppression_trace(x, sfreq_hz, filtered=ctx.y)
     bursts = detect_burst_suppression(x, sfreq_hz, ch_names, trace=trace)
-    burst_spans = [(e.onset_s, e.offset_s) for e in bursts]
+    burst_spans = _spans(bursts)
     artifacts = detect_artifacts(x, sfreq_hz, ch_names, muscle=(ctx.muscle, ctx.muscle_block))
     shadow, frontal = _blink_shadow(artifacts), _frontal_channels(ch_names)
 
@@ -154,15 +159,15 @@ def detect_events(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str])
         x, sfreq_hz, ch_names, discharges=candidates, exclude=seizure_spans + burst_spans,
         prepared=ctx,
     )  # fmt: skip
-    periodic_spans = [(e.onset_s, e.offset_s) for e in periodic]
+    periodic_spans = _spans(periodic)
     isolated = [
         discharge_to_event(d)
         for d in find_discharges(
             x, sfreq_hz, ch_names, max_duration_s=SHARP_WAVE_MAX_S, prepared=ctx
         )
-        if not _inside(d.apex_s, seizure_spans, pad_s=2.0)
-        and not _inside(d.apex_s, periodic_spans, pad_s=0.5)
-        and not _inside(d.apex_s, burst_spans, pad_s=2.0)
+        if not inside_any(d.apex_s, seizure_spans, pad_s=2.0)
+        and not inside_any(d.apex_s, periodic_spans, pad_s=0.5)
+        and not inside_any(d.apex_s, burst_spans, pad_s=2.0)
         and not _ocular(d, shadow, frontal)
     ]
 

@@ -145,6 +145,11 @@ def hemisphere_sides(ch_names: Sequence[str]) -> np.ndarray:
     return np.array(sides)
 
 
+def inside_any(t_s: float, spans: Sequence[tuple[float, float]], pad_s: float = 0.0) -> bool:
+    """Whether ``t_s`` lies in one of the (onset_s, offset_s) spans, widened by ``pad_s``."""
+    return any(a - pad_s <= t_s <= b + pad_s for a, b in spans)
+
+
 def runs(mask: np.ndarray) -> np.ndarray:
     """(start, stop) index pairs of the runs of True in a 1-D boolean array."""
     m = np.concatenate([[False], np.asarray(mask, bool), [False]])

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from processors.events._common import check_signal, hemisphere_sides
+from processors.events._common import check_signal, hemisphere_sides, inside_any
 from processors.events._types import Event
 from processors.events.spikes import (
     Discharge,
@@ -347,7 +347,7 @@ def detect_periodic_discharges(
     y = ctx.y
     if discharges is None:
         discharges = find_periodic_candidates(x, sfreq_hz, ch_names, ctx)
-    kept = [d for d in discharges if not any(a <= d.apex_s <= b for a, b in exclude)]
+    kept = [d for d in discharges if not inside_any(d.apex_s, exclude)]
     kept = _strongest_in_reach(kept, NMS_S)
 
     ocular = frontopolar_mask(ch_names)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import signal
@@ -353,7 +354,7 @@ def discharge_to_event(d: Discharge) -> Event:
 
 
 def detect_spikes(
-    data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str], **kwargs: float
+    data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str], **kwargs: Any
 ) -> list[Event]:
     """Spikes and sharp waves as ``epileptiform`` events (subtype ``spike`` or ``sharp_wave``).
 
@@ -366,7 +367,8 @@ def detect_spikes(
     ch_names : sequence of str
         Channel names, one per row.
     **kwargs
-        Thresholds passed to :func:`find_discharges`.
+        Keyword arguments of :func:`find_discharges` (thresholds, ``min_channels``,
+        ``use_context``, ``prepared``).
 
     Returns
     -------
