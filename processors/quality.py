@@ -83,7 +83,7 @@ from scipy import fft as sp_fft
 from processors.errors import QCInputError, RecordingTooShort, WrongSamplingRate
 from processors.io import check_finite
 from processors.montage import standard_1020_montage
-from processors.types import WindowBatch
+from processors.types import WINDOW_S, WindowBatch
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,8 @@ __all__ = [
     "QCInputError",
     "QCThresholds",
     "QualityResult",
+    "StreamQC",
+    "StreamWindowQuality",
     "WindowFlags",
     "assess_quality",
     "assess_window_stream",
@@ -117,7 +119,7 @@ _HIGHPASS_HZ = 1.0  # PREP removes trends below 1 Hz before every criterion
 _LOWPASS_HZ = 45.0  # PREP's 45-50 Hz transition: mains noise falls in the "noise" part
 _SEGMENT_S = 1.0  # correlation / dropout segments (PREP: 1 s)
 _MIN_CORRELATION_SEGMENTS = 15  # seconds of evidence before low_correlation can be called
-_RANSAC_WINDOW_S = 4.0  # PREP uses 5 s; 4 s matches the analysis windows
+_RANSAC_WINDOW_S = WINDOW_S  # PREP uses 5 s; 4 s matches the analysis windows
 _RANSAC_SUBSETS = 50
 _RANSAC_SAMPLE_FRACTION = 0.25
 _RANSAC_MAX_WINDOWS = 20  # evenly spread: enough to estimate a fraction of bad windows
