@@ -17,7 +17,7 @@ import numpy as np
 #: EEGPT was pretrained at 256 Hz on 4 s windows of 1024 samples, in 64-sample patches.
 MODEL_SFREQ_HZ: float = 256.0
 WINDOW_S: float = 4.0
-WINDOW_SAMPLES: int = 1024
+WINDOW_SAMPLES: int = round(WINDOW_S * MODEL_SFREQ_HZ)  # 1024
 PATCH_SAMPLES: int = 64
 
 TriagePriority = Literal["routine", "expedite", "urgent"]
