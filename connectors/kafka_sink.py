@@ -84,22 +84,27 @@ class ResultSink:
         """Apply the migrations, connect to PostgreSQL and join the consumer group."""
         await asyncio.to_thread(migrate, self.settings.postgres_url)
         self._conn = await self._connect()
-        self._consumer = AIOKafkaConsumer(
-            *self.topics,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-        )
         try:
+            self._consumer = AIOKafkaConsumer(
+                *self.topics,
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                isolation_level="read_committed",
+            )
             await self._consumer.start()
-        except KafkaConnectionError as exc:
+        except BaseException as exc:
+            # Whatever stopped the start (Kafka down, a refused topic, a cancellation...),
+            # the PostgreSQL connection opened above is closed with the consumer.
             await self.stop()
-            raise SinkUnavailableError(
-                f"Kafka at {self.settings.kafka_bootstrap_servers} does not answer ({exc}); "
-                "start the local stack with `brrr stack up` or set BRRR_KAFKA_BOOTSTRAP_SERVERS"
-            ) from None
+            if isinstance(exc, KafkaConnectionError):
+                raise SinkUnavailableError(
+                    f"Kafka at {self.settings.kafka_bootstrap_servers} does not answer ({exc}); "
+                    "start the local stack with `brrr stack up` or set "
+                    "BRRR_KAFKA_BOOTSTRAP_SERVERS"
+                ) from None
+            raise
 
     async def stop(self) -> None:
         """Leave the group and close the connection (offsets already committed stay)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from connectors.db.sink import (
     update_job_progress,
     write_message,
 )
-from connectors.kafka_sink import ResultSink
+from connectors.kafka_sink import ResultSink, SinkUnavailableError
 from connectors.settings import Settings
 from schemas.codec import encode
 from schemas.ids import detection_event_id
@@ -311,3 +312,41 @@ async def test_a_record_the_database_cannot_take_goes_to_the_dead_letters(
         "DELETE FROM dead_letters WHERE topic = %s AND kafka_offset = %s",
         (message.topic, message.offset),
     )
+
+
+async def test_kafka_down_is_named_and_the_database_connection_closed(
+    migrated: Settings,
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    nowhere = migrated.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{port}"})
+    sink = ResultSink(nowhere)
+    with pytest.raises(SinkUnavailableError, match="brrr stack up") as info:
+        await sink.start()
+    assert f"127.0.0.1:{port}" in str(info.value)
+    assert "BRRR_KAFKA_BOOTSTRAP_SERVERS" in str(info.value)
+    # start() opened PostgreSQL first; nothing of it is left open
+    assert sink._conn is None and sink._consumer is None
+
+
+async def test_a_cancelled_start_closes_the_consumer_and_the_database_connection(
+    migrated: Settings,
+) -> None:
+    # A "broker" that accepts the connection and never answers: the start hangs in Kafka.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        sink = ResultSink(migrated.model_copy(update={"kafka_bootstrap_servers": address}))
+        starting = asyncio.create_task(sink.start())
+        for _ in range(500):
+            if sink._consumer is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert sink._conn is not None and sink._consumer is not None
+        await asyncio.sleep(0.2)
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+    assert sink._conn is None and sink._consumer is None
