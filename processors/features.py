@@ -59,7 +59,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -68,6 +68,9 @@ from torch import nn
 from processors.errors import ModelUnavailable, WrongSamplingRate
 from processors.io import check_finite, content_id
 from processors.types import MODEL_SFREQ_HZ, PATCH_SAMPLES, WINDOW_SAMPLES, WindowBatch
+
+if TYPE_CHECKING:  # the probe's protocol, without importing the qEEG stack at run time
+    from processors.abnormality import SupportsPredictProba
 
 #: EEGPT's channel vocabulary, in the order of its channel-embedding table (the official
 #: ``CHANNEL_DICT``; braindecode's ``EEGPT_CHANNELS`` is the same list). The paper pretrains on
@@ -135,10 +138,6 @@ class EEGPTArchitecture:
 
 
 EEGPT_LARGE = EEGPTArchitecture()
-
-
-class _ProbabilityModel(Protocol):
-    def predict_proba(self, features: np.ndarray) -> np.ndarray: ...
 
 
 def _vocabulary_key(name: str) -> str:
@@ -607,7 +606,7 @@ def feature_fidelity(
     fp32: np.ndarray,
     int8: np.ndarray,
     *,
-    probe: _ProbabilityModel | None = None,
+    probe: SupportsPredictProba | None = None,
     threshold: float = 0.5,
 ) -> dict[str, float]:
     """How close int8 features are to fp32 features of the same windows and weights.
