@@ -502,9 +502,10 @@ def recording_from_array(
     check_sfreq(sfreq_hz, what)
     _check_length(data_uv.shape[1], sfreq_hz, what)
     rows = [list(ch_names).index(original) for original in eeg]
-    check_finite(data_uv[rows], list(eeg.values()), what)
+    eeg_uv = data_uv[rows]
+    check_finite(eeg_uv, list(eeg.values()), what)
     info = mne.create_info(list(eeg.values()), float(sfreq_hz), ch_types="eeg")
-    raw = mne.io.RawArray(data_uv[rows].astype(np.float64) * 1e-6, info, verbose="error")
+    raw = mne.io.RawArray(eeg_uv.astype(np.float64) * 1e-6, info, verbose="error")
     raw.set_montage(standard_1020_montage(), on_missing="ignore")
     if start_time is not None:
         if start_time.tzinfo is None:
