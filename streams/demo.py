@@ -18,11 +18,15 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from connectors.settings import Settings
+
+if TYPE_CHECKING:  # imported when the demo runs: `brrr --help` stays fast
+    from connectors.cache import TwoLevelCache
+    from connectors.object_store import ObjectStore
 
 
 def _step(message: str) -> None:
@@ -52,13 +56,27 @@ def write_demo_files(out_dir: Path) -> list[tuple[Path, list[Any]]]:
 
 
 async def _run(settings: Settings, out_dir: Path) -> list[dict[str, Any]]:
+    """The demo with its S3 and Redis clients, closed afterwards whatever happens."""
     from connectors.cache import TwoLevelCache
+    from connectors.object_store import ObjectStore
+
+    store = ObjectStore.from_settings(settings)
+    cache = TwoLevelCache(store, settings.redis_url)
+    try:
+        return await _demo(settings, out_dir, store, cache)
+    finally:
+        cache.redis.close()
+        store.close()
+
+
+async def _demo(
+    settings: Settings, out_dir: Path, store: ObjectStore, cache: TwoLevelCache
+) -> list[dict[str, Any]]:
     from connectors.db import queries, redact_url
     from connectors.db.migrate import migrate
     from connectors.db.sink import create_job, register_recording, register_upload
     from connectors.kafka_sink import DETECTIONS_TOPIC, RESULTS_TOPIC, ResultSink
     from connectors.kafka_topics import RecordProducer, ensure_topics
-    from connectors.object_store import ObjectStore
     from processors.analyze import analyze
     from processors.io import read_recording
     from streams.pipeline import build_options
@@ -69,9 +87,7 @@ async def _run(settings: Settings, out_dir: Path) -> list[dict[str, Any]]:
     click.echo(f"    topics created: {', '.join(created) or 'none (all there)'}")
     report = migrate(settings.postgres_url)
     click.echo(f"    migrations: {report}")
-    store = ObjectStore.from_settings(settings)
     store.ensure_bucket()
-    cache = TwoLevelCache(store, settings.redis_url)
 
     _step(f"writing synthetic EDF files to {out_dir}")
     files = write_demo_files(out_dir)
