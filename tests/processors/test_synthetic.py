@@ -195,6 +195,18 @@ def test_to_raw_and_edf_round_trip(tmp_path: Path) -> None:
     assert "spike" in back.annotations.description
     i = back.ch_names.index("EEG T3-Ref")
     np.testing.assert_allclose(back.get_data()[i] * 1e6, sim.data_uv[_idx(sim, "T7")], atol=0.1)
+    # ECG: one QRS (about 1 mV) every 60/72 s; EOG: each blink at 1.5 times its amplitude
+    ecg = back.get_data(picks=["ECG"])[0] * 1e6
+    qrs, _ = signal.find_peaks(ecg, height=500.0, distance=int(0.5 * sim.sfreq_hz))
+    assert abs(len(qrs) - 12.0 * 72 / 60) <= 1
+    np.testing.assert_allclose(np.diff(qrs) / sim.sfreq_hz, 60 / 72, atol=0.01)
+    eog = back.get_data(picks=["EOG LOC"])[0] * 1e6
+    blinks = sim.events_of("blink")
+    assert blinks
+    for ev in blinks:
+        a, b = round(ev.onset_s * sim.sfreq_hz), round(ev.offset_s * sim.sfreq_hz)
+        assert abs(eog[a:b].max() - 1.5 * ev.amplitude_uv) < 0.2 * ev.amplitude_uv
+    assert np.median(np.abs(eog)) < 20.0
     plain = sim.write_edf(tmp_path / "y.edf")
     assert mne.io.read_raw_edf(plain, verbose="error").ch_names == sim.ch_names
 
