@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -132,16 +133,16 @@ def neighbour_matrix(ch_names: Sequence[str], max_distance_m: float = 0.075) -> 
 
 
 def hemisphere_sides(ch_names: Sequence[str]) -> np.ndarray:
-    """-1 left, +1 right, 0 midline, from positions or from 10-20 naming (odd = left)."""
+    """-1 left, +1 right, 0 midline, from positions or from 10-20 naming (the trailing
+    number: odd = left, even = right, as F9/F10; none or ``z`` = midline)."""
     pos = positions_m(ch_names)
     if pos is not None:
         x = pos[:, 0]
         return np.where(x < -0.005, -1, np.where(x > 0.005, 1, 0))
     sides = []
     for name in ch_names:
-        tail = name.rstrip(".").strip()
-        digit = tail[-1] if tail else ""
-        sides.append(-1 if digit in "13579" and digit else (1 if digit in "2468" and digit else 0))
+        number = re.search(r"(\d+)$", name.rstrip(".").strip())
+        sides.append(0 if number is None else (-1 if int(number[1]) % 2 else 1))
     return np.array(sides)
 
 

@@ -211,6 +211,17 @@ def test_find_trains_unit() -> None:
     assert find_trains([d(t) for t in regular[:5]]) == []
 
 
+def test_hemisphere_sides_from_names_when_positions_are_unknown() -> None:
+    """With a name outside standard_1020 the sides come from the trailing number: F10, T10
+    are right (they were midline: only the last digit was read)."""
+    from processors.events._common import hemisphere_sides
+
+    names = ["F10", "F9", "T10", "Cz", "C3", "C4.", "Custom1", "Ref"]
+    assert hemisphere_sides(names).tolist() == [1, -1, 1, 0, -1, 1, -1, 0]
+    # with every name standard, positions decide, and agree
+    assert hemisphere_sides(["F10", "F9", "Cz", "C3"]).tolist() == [1, -1, 0, -1]
+
+
 def test_detection_survives_the_preprocessing_band_pass(spike_sim) -> None:
     sos = signal.butter(4, [0.5, 45.0], btype="bandpass", fs=SFREQ, output="sos")
     filtered = signal.sosfiltfilt(sos, spike_sim.data_uv, axis=1)
