@@ -37,6 +37,8 @@ from scipy import ndimage, signal
 
 from processors.errors import SyntheticSpecError, WrongSamplingRate
 from processors.montage import OLD_TO_NEW, STANDARD_1020_19, standard_1020_montage
+from processors.sleep import EPOCH_S as SLEEP_EPOCH_S
+from processors.sleep import STAGES as SLEEP_STAGES
 
 __all__ = [
     "STANDARD_1020_19",
@@ -50,9 +52,7 @@ EventKind = Literal[
     "spike", "sharp_wave", "seizure", "lpd", "gpd", "burst_suppression", "blink", "muscle"
 ]
 EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
-SLEEP_STAGES: tuple[str, ...] = ("W", "N1", "N2", "N3", "R")
 _STAGE_ALIASES = {"WAKE": "W", "REM": "R", "N4": "N3", "S1": "N1", "S2": "N2", "S3": "N3"}
-SLEEP_EPOCH_S = 30.0
 
 #: default peak amplitudes (uV) per kind, typical of clinical recordings
 _DEFAULT_AMPLITUDE_UV = {
