@@ -429,6 +429,13 @@ def _add_at(data: np.ndarray, gains: np.ndarray, start: int, wave: np.ndarray) -
     )
 
 
+def _edge_ramp(n_samples: int, ramp_samples: float) -> np.ndarray:
+    """1 in the middle, falling linearly to 0 over ``ramp_samples`` at both ends, so an
+    added burst starts and stops without a step."""
+    k = np.arange(n_samples)
+    return np.clip(np.minimum(k, k[::-1]) / ramp_samples, 0, 1)
+
+
 # --------------------------------------------------------------------------------------
 # events
 
@@ -575,7 +582,7 @@ def _burst_suppression(
         s0, s1 = round(tk * sf), round((tk + dur) * sf)
         gain[s0:s1] = 1.0
         burst = _colored_noise(ctx.rng, 1, s1 - s0, sf, _band_shape(2.5, 2.0))[0]
-        ramp = np.clip(np.minimum(np.arange(s1 - s0), np.arange(s1 - s0)[::-1]) / (0.15 * sf), 0, 1)
+        ramp = _edge_ramp(s1 - s0, 0.15 * sf)
         gains = 0.7 + 0.3 * ctx.rng.uniform(size=len(ctx.ch_names))
         _add_at(data, gains * amp * 0.45, s0, burst * ramp)
         tk += dur + float(ctx.rng.uniform(3.0, 10.0))
@@ -637,7 +644,7 @@ def _muscle(ev: InjectedEvent, data: np.ndarray, ctx: _Ctx) -> InjectedEvent:
     n_ev = round(ev.duration_s * ctx.sfreq_hz)
     noise = signal.sosfilt(sos, ctx.rng.standard_normal((int(gains.size), n_ev)), axis=1)
     noise /= noise.std(axis=1, keepdims=True) + 1e-12
-    ramp = np.clip(np.minimum(np.arange(n_ev), np.arange(n_ev)[::-1]) / (0.1 * ctx.sfreq_hz), 0, 1)
+    ramp = _edge_ramp(n_ev, 0.1 * ctx.sfreq_hz)
     start = round(ev.onset_s * ctx.sfreq_hz)
     hi = min(start + n_ev, ctx.n)
     if hi > start:
