@@ -54,7 +54,10 @@ def ensure_topics(
             future.result(timeout=timeout_s)
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):  # a racing worker made it: fine
-                raise KafkaUnavailableError(f"could not create topic {name}: {exc}") from None
+                raise KafkaUnavailableError(
+                    f"could not create topic {name} on {bootstrap_servers}: {exc}; "
+                    "`brrr stack status` names the broker's log"
+                ) from None
     return [t.topic for t in missing]
 
 
@@ -81,12 +84,21 @@ class RecordProducer:
         self._producer.poll(0)
 
     def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait until the broker has every record sent so far.
+
+        Raises
+        ------
+        KafkaUnavailableError
+            When records are still undelivered after ``timeout_s``, or the broker refused some.
+        """
         remaining = self._producer.flush(timeout_s)
         if remaining or self._errors:
             errors, self._errors = self._errors, []
             raise KafkaUnavailableError(
                 f"{remaining} record(s) not delivered to {self._bootstrap} in {timeout_s:g} s"
                 + (f"; errors: {'; '.join(errors[:3])}" if errors else "")
+                + "; start the local stack with `brrr stack up` or set "
+                "BRRR_KAFKA_BOOTSTRAP_SERVERS"
             )
 
     def _done(self, err: object, _msg: object) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from connectors.cache import TwoLevelCache
 from connectors.db import DatabaseUnavailableError, MigrationError, redact_url
 from connectors.db.migrate import MIGRATIONS_DIR, discover, migrate
 from connectors.db.sink import patient_reference
+from connectors.kafka_topics import KafkaUnavailableError, RecordProducer
 from connectors.object_store import (
     InvalidKeyError,
     ObjectStore,
@@ -125,3 +127,23 @@ def test_cache_refuses_a_file_id_that_cannot_be_part_of_a_key(bad: str) -> None:
     with pytest.raises(InvalidKeyError, match="file_id"):
         cache.put_result("job-1", bad, {"verdict": "normal"})
     assert cache.stats()["redis_error"] == 0
+
+
+def test_producer_with_no_broker_says_what_was_lost_and_what_to_do() -> None:
+    address = f"127.0.0.1:{closed_port()}"
+    producer = RecordProducer(address)
+    record = {
+        "job_id": "123e4567-e89b-12d3-a456-426614174000",
+        "recording_id": "rec-1",
+        "event_id": "123e4567-e89b-12d3-a456-426614174001",
+        "event_type": "seizure",
+        "onset_s": 70.0,
+        "duration_s": 30.0,
+        "start_time": datetime(2026, 11, 26, 9, 30, tzinfo=UTC),
+        "channels": ["T7", "P7"],
+        "confidence": 0.9,
+    }
+    producer.send("eeg.detections", "Detection", "rec-1", record)
+    with pytest.raises(KafkaUnavailableError, match=r"1 record\(s\) not delivered") as info:
+        producer.flush(timeout_s=0.5)
+    assert address in str(info.value) and "BRRR_KAFKA_BOOTSTRAP_SERVERS" in str(info.value)
