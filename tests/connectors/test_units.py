@@ -147,3 +147,4 @@ def test_producer_with_no_broker_says_what_was_lost_and_what_to_do() -> None:
     with pytest.raises(KafkaUnavailableError, match=r"1 record\(s\) not delivered") as info:
         producer.flush(timeout_s=0.5)
     assert address in str(info.value) and "BRRR_KAFKA_BOOTSTRAP_SERVERS" in str(info.value)
+    del info, producer  # librdkafka would otherwise keep dialling the closed port
