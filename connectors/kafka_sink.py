@@ -30,6 +30,7 @@ from connectors.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: Topics the sink consumes; created by kafka_topics.ensure_topics (a test keeps them in step).
 RESULTS_TOPIC = "eeg.results"
 DETECTIONS_TOPIC = "eeg.detections"
 SINK_GROUP_ID = "brrr-sink"

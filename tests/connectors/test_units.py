@@ -13,7 +13,8 @@ from connectors.cache import TwoLevelCache
 from connectors.db import DatabaseUnavailableError, MigrationError, redact_url
 from connectors.db.migrate import MIGRATIONS_DIR, discover, migrate
 from connectors.db.sink import patient_reference
-from connectors.kafka_topics import KafkaUnavailableError, RecordProducer
+from connectors.kafka_sink import DETECTIONS_TOPIC, RESULTS_TOPIC
+from connectors.kafka_topics import PIPELINE_TOPICS, KafkaUnavailableError, RecordProducer
 from connectors.object_store import (
     InvalidKeyError,
     ObjectStore,
@@ -148,3 +149,8 @@ def test_producer_with_no_broker_says_what_was_lost_and_what_to_do() -> None:
         producer.flush(timeout_s=0.5)
     assert address in str(info.value) and "BRRR_KAFKA_BOOTSTRAP_SERVERS" in str(info.value)
     del info, producer  # librdkafka would otherwise keep dialling the closed port
+
+
+def test_the_sink_consumes_topics_that_ensure_topics_creates() -> None:
+    # The names live in two modules (kafka_sink need not import confluent_kafka): keep in step.
+    assert {RESULTS_TOPIC, DETECTIONS_TOPIC} <= set(PIPELINE_TOPICS)
