@@ -40,8 +40,6 @@ from processors.sleep import analyze_sleep
 from processors.types import WINDOW_S, AnalysisType, Recording, StageResult, WindowBatch
 
 ANALYSIS_TYPES: tuple[str, ...] = ("quick", "screening", "comprehensive")
-QEEG_SCORER = "qeeg-baseline"
-PROBE_SCORER = "eegpt-probe"
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -292,9 +290,13 @@ def run_abnormality(
 ) -> tuple[StageResult, abnormality.AbnormalityResult, np.ndarray | None]:
     """Per-window abnormality scores aggregated to a verdict; conservative on failure."""
     t0 = time.perf_counter()
-    scorer = PROBE_SCORER if (probe is not None and features is not None) else QEEG_SCORER
+    scorer = (
+        abnormality.SCORER_PROBE
+        if probe is not None and features is not None
+        else abnormality.SCORER_QEEG
+    )
     try:
-        if scorer == PROBE_SCORER:
+        if scorer == abnormality.SCORER_PROBE:
             scores = abnormality.score_windows_probe(features, probe)
         else:
             scores = abnormality.score_windows_qeeg(windows)
