@@ -26,6 +26,7 @@ from psycopg import AsyncConnection
 from connectors.db import DatabaseUnavailableError, unavailable
 from connectors.db.migrate import maintain_partitions, migrate
 from connectors.db.sink import SinkMessage, write_message
+from connectors.kafka_topics import PIPELINE_TOPICS, KafkaUnavailableError, ensure_topics
 from connectors.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,13 @@ class ResultSink:
         await asyncio.to_thread(migrate, self.settings.postgres_url)
         self._conn = await self._connect()
         try:
+            # A consumer subscribing first would have the broker auto-create one-partition
+            # topics: create them as the pipeline wants them (existing topics are left alone).
+            await asyncio.to_thread(
+                ensure_topics,
+                self.settings.kafka_bootstrap_servers,
+                {topic: PIPELINE_TOPICS.get(topic, 1) for topic in self.topics},
+            )
             self._consumer = AIOKafkaConsumer(
                 *self.topics,
                 bootstrap_servers=self.settings.kafka_bootstrap_servers,
@@ -99,6 +107,8 @@ class ResultSink:
             # Whatever stopped the start (Kafka down, a refused topic, a cancellation...),
             # the PostgreSQL connection opened above is closed with the consumer.
             await self.stop()
+            if isinstance(exc, KafkaUnavailableError):
+                raise SinkUnavailableError(str(exc)) from None
             if isinstance(exc, KafkaConnectionError):
                 raise SinkUnavailableError(
                     f"Kafka at {self.settings.kafka_bootstrap_servers} does not answer ({exc}); "

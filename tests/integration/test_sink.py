@@ -341,12 +341,32 @@ async def test_a_cancelled_start_closes_the_consumer_and_the_database_connection
         sink = ResultSink(migrated.model_copy(update={"kafka_bootstrap_servers": address}))
         starting = asyncio.create_task(sink.start())
         for _ in range(500):
-            if sink._consumer is not None:
+            if sink._conn is not None:
                 break
             await asyncio.sleep(0.01)
-        assert sink._conn is not None and sink._consumer is not None
+        assert sink._conn is not None  # PostgreSQL is open; Kafka (topic creation) hangs
         await asyncio.sleep(0.2)
         starting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await starting
     assert sink._conn is None and sink._consumer is None
+
+
+async def test_the_sink_creates_missing_topics_with_the_pipeline_partitions(
+    migrated: Settings, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started before any producer, the sink creates its topics as the pipeline wants them
+    (the broker's auto-creation would give one partition)."""
+    import connectors.kafka_sink as kafka_sink
+
+    name = f"{unique_name}.results"
+    monkeypatch.setitem(kafka_sink.PIPELINE_TOPICS, name, 3)
+    admin = AIOKafkaAdminClient(bootstrap_servers=migrated.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        async with ResultSink(migrated, topics=(name,), group_id=f"{unique_name}-sink"):
+            described = await admin.describe_topics([name])
+        assert len(described[0]["partitions"]) == 3
+        await admin.delete_topics([name])
+    finally:
+        await admin.close()
