@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import socket
 from datetime import UTC, datetime
 
 import numpy as np
@@ -26,12 +25,7 @@ from connectors.object_store import (
     raw_key,
     result_key,
 )
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ports import free_port
 
 
 def test_discover_picks_the_backend_variant() -> None:
@@ -62,7 +56,7 @@ def test_discover_refuses_common_file_beside_variants(tmp_path) -> None:
 
 
 def test_migrate_against_a_closed_port_says_what_to_do() -> None:
-    url = f"postgresql://brrr:secret@127.0.0.1:{closed_port()}/brrr"
+    url = f"postgresql://brrr:secret@127.0.0.1:{free_port()}/brrr"
     with pytest.raises(DatabaseUnavailableError, match="brrr stack up") as info:
         migrate(url)
     assert "secret" not in str(info.value) and "***" in str(info.value)
@@ -107,8 +101,8 @@ def test_array_bytes_round_trip_without_pickle() -> None:
 
 
 def test_cache_warning_for_redis_down_hides_the_password(caplog) -> None:
-    store = ObjectStore(f"127.0.0.1:{closed_port()}", "key", "s3-secret", "bucket", timeout_s=0.5)
-    cache = TwoLevelCache(store, f"redis://:redis-secret@127.0.0.1:{closed_port()}/0")
+    store = ObjectStore(f"127.0.0.1:{free_port()}", "key", "s3-secret", "bucket", timeout_s=0.5)
+    cache = TwoLevelCache(store, f"redis://:redis-secret@127.0.0.1:{free_port()}/0")
     with (
         caplog.at_level(logging.WARNING, logger="connectors.cache"),
         pytest.raises(ObjectStoreUnavailableError),
@@ -124,15 +118,15 @@ def test_cache_warning_for_redis_down_hides_the_password(caplog) -> None:
 @pytest.mark.parametrize("bad", ["../other", "a/b", ""])
 def test_cache_refuses_a_file_id_that_cannot_be_part_of_a_key(bad: str) -> None:
     # Refused before any server is asked: neither level is reachable here.
-    store = ObjectStore(f"127.0.0.1:{closed_port()}", "key", "secret", "bucket", timeout_s=0.5)
-    cache = TwoLevelCache(store, f"redis://127.0.0.1:{closed_port()}/0")
+    store = ObjectStore(f"127.0.0.1:{free_port()}", "key", "secret", "bucket", timeout_s=0.5)
+    cache = TwoLevelCache(store, f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(InvalidKeyError, match="file_id"):
         cache.put_result("job-1", bad, {"verdict": "normal"})
     assert cache.stats()["redis_error"] == 0
 
 
 def test_producer_with_no_broker_says_what_was_lost_and_what_to_do() -> None:
-    address = f"127.0.0.1:{closed_port()}"
+    address = f"127.0.0.1:{free_port()}"
     producer = RecordProducer(address)
     record = {
         "job_id": "123e4567-e89b-12d3-a456-426614174000",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -36,19 +35,13 @@ from connectors.db.sink import (
 from connectors.object_store import ObjectStore, result_key
 from connectors.settings import Settings
 from schemas.ids import detection_event_id
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 #: The app, its pool and the client live across the module: one event loop for all.
 session_loop = pytest.mark.asyncio(loop_scope="session")
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Seeded:

@@ -4,7 +4,6 @@ cascade, counters, and Redis down."""
 from __future__ import annotations
 
 import logging
-import socket
 import uuid
 
 import numpy as np
@@ -14,6 +13,7 @@ from prometheus_client import REGISTRY
 from connectors.cache import REDIS_PREFIX, TwoLevelCache
 from connectors.object_store import ObjectStore
 from connectors.settings import Settings
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -97,9 +97,7 @@ def test_invalidate_file_removes_everything_derived_from_it(cache: TwoLevelCache
 def test_redis_down_degrades_to_s3_with_a_warning(
     store: ObjectStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cache = TwoLevelCache(store, f"redis://127.0.0.1:{port}/0", timeout_s=0.2)
     file_id = uuid.uuid4().hex
     with caplog.at_level(logging.WARNING, logger="connectors.cache"):

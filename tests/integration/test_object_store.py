@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import time
 import uuid
 
@@ -18,6 +17,7 @@ from connectors.object_store import (
     sha256_hex,
 )
 from connectors.settings import Settings
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -99,9 +99,7 @@ def test_content_changed_behind_our_back_is_caught(store: ObjectStore) -> None:
 
 
 def test_server_down_says_which_endpoint_and_what_to_do(stack: Settings) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     down = ObjectStore(
         f"127.0.0.1:{port}",
         stack.s3_access_key,

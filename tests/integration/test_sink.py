@@ -28,6 +28,7 @@ from connectors.kafka_sink import ResultSink, SinkUnavailableError
 from connectors.settings import Settings
 from schemas.codec import encode
 from schemas.ids import detection_event_id
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -317,9 +318,7 @@ async def test_a_record_the_database_cannot_take_goes_to_the_dead_letters(
 async def test_kafka_down_is_named_and_the_database_connection_closed(
     migrated: Settings,
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     nowhere = migrated.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{port}"})
     sink = ResultSink(nowhere)
     with pytest.raises(SinkUnavailableError, match="brrr stack up") as info:

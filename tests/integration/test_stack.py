@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from connectors.stack import StackError, down, status, up, up_service
 from connectors.stack.kafka import kafka_version
 from connectors.stack.redis import Redis
 from streams.cli import main as cli_main
+from tests.ports import free_port
 
 integration = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -339,18 +339,12 @@ def test_up_refuses_a_port_held_by_another_process(stack: Settings, tmp_path: Pa
     assert not (tmp_path / "other-clone" / "run" / "kafka.pid").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @integration
 def test_down_stops_only_what_up_started(stack: Settings, tmp_path: Path) -> None:
     if stack.stack_mode != "local":
         pytest.skip("only the local stack starts processes")
     settings = stack.model_copy(
-        update={"data_dir": tmp_path / "mini", "redis_url": f"redis://127.0.0.1:{_free_port()}/0"}
+        update={"data_dir": tmp_path / "mini", "redis_url": f"redis://127.0.0.1:{free_port()}/0"}
     )
     redis = Redis(settings)
     redis.install()
@@ -384,7 +378,7 @@ def test_a_server_that_dies_at_start_is_named_with_its_log(stack: Settings, tmp_
     if stack.stack_mode != "local":
         pytest.skip("only the local stack starts processes")
     settings = stack.model_copy(
-        update={"data_dir": tmp_path / "broken", "redis_url": f"redis://127.0.0.1:{_free_port()}/0"}
+        update={"data_dir": tmp_path / "broken", "redis_url": f"redis://127.0.0.1:{free_port()}/0"}
     )
     redis = Redis(settings)
     # A damaged data folder: Redis refuses to load a snapshot that is not one, and exits.
@@ -408,7 +402,7 @@ def test_external_mode_starts_nothing_and_checks_the_servers(
     assert up(external) == {"kafka": None, "postgres": None, "redis": None, "s3": None}
     assert not (tmp_path / "x").exists(), "nothing installed, started or written"
     assert status(external) is True
-    nowhere = external.model_copy(update={"redis_url": f"redis://127.0.0.1:{_free_port()}/0"})
+    nowhere = external.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     with pytest.raises(StackError, match=r"redis: no answer at 127\.0\.0\.1:\d+ after 10 s"):
         up(nowhere)
 
