@@ -1,4 +1,8 @@
-"""The result sink: consumes ``eeg.results`` and ``eeg.detections`` into PostgreSQL.
+"""The result sink: consumes the stream's outputs into PostgreSQL.
+
+It reads ``eeg.results`` (a job's final result: completes the job), ``eeg.detections``,
+``eeg.window_results`` (one row per window), ``eeg.progress`` (a job's progress) and
+``eeg.deadletter`` (messages an agent refused, kept in ``dead_letters``).
 
 At-least-once delivery made effectively-once: a batch of messages is written in one database
 transaction (each message in its own savepoint), and the Kafka offsets are committed only
@@ -26,14 +30,21 @@ from psycopg import AsyncConnection
 from connectors.db import DatabaseUnavailableError, unavailable
 from connectors.db.migrate import maintain_partitions, migrate
 from connectors.db.sink import SinkMessage, write_message
-from connectors.kafka_topics import PIPELINE_TOPICS, KafkaUnavailableError, ensure_topics
+from connectors.kafka_topics import PIPELINE_TOPICS, KafkaUnavailableError, Topics, ensure_topics
 from connectors.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Topics the sink consumes; created by kafka_topics.ensure_topics (a test keeps them in step).
+#: Topics the sink consumes (without a namespace); created by kafka_topics.ensure_topics.
 RESULTS_TOPIC = "eeg.results"
 DETECTIONS_TOPIC = "eeg.detections"
+SINK_TOPICS = (
+    RESULTS_TOPIC,
+    DETECTIONS_TOPIC,
+    "eeg.window_results",
+    "eeg.progress",
+    "eeg.deadletter",
+)
 SINK_GROUP_ID = "brrr-sink"
 
 
@@ -59,10 +70,11 @@ class ResultSink:
     ----------
     settings : Settings
         Kafka bootstrap servers and PostgreSQL URL.
-    topics : tuple of str
-        Topics to consume.
-    group_id : str
-        Consumer group; sinks of one group share the partitions.
+    topics : tuple of str | None
+        Topics to consume; None: :data:`SINK_TOPICS` in the settings' namespace.
+    group_id : str | None
+        Consumer group; sinks of one group share the partitions. None: ``brrr-sink`` in
+        the settings' namespace.
     max_records : int
         Most messages written per transaction.
     """
@@ -70,13 +82,14 @@ class ResultSink:
     def __init__(
         self,
         settings: Settings,
-        topics: tuple[str, ...] = (RESULTS_TOPIC, DETECTIONS_TOPIC),
-        group_id: str = SINK_GROUP_ID,
+        topics: tuple[str, ...] | None = None,
+        group_id: str | None = None,
         max_records: int = 500,
     ) -> None:
+        namespace = Topics(settings.kafka_namespace)
         self.settings = settings
-        self.topics = topics
-        self.group_id = group_id
+        self.topics = topics or tuple(namespace.name(t) for t in SINK_TOPICS)
+        self.group_id = group_id or namespace.group(SINK_GROUP_ID)
         self.max_records = max_records
         self.totals: Counter[str] = Counter()
         self._consumer: AIOKafkaConsumer | None = None
@@ -92,7 +105,10 @@ class ResultSink:
             await asyncio.to_thread(
                 ensure_topics,
                 self.settings.kafka_bootstrap_servers,
-                {topic: PIPELINE_TOPICS.get(topic, 1) for topic in self.topics},
+                {
+                    topic: _partitions_of(topic, self.settings.kafka_namespace)
+                    for topic in self.topics
+                },
             )
             self._consumer = AIOKafkaConsumer(
                 *self.topics,
@@ -205,3 +221,9 @@ class ResultSink:
         if self._consumer is None or self._conn is None:
             raise RuntimeError("ResultSink.start() first (or use `async with ResultSink(...)`)")
         return self._consumer, self._conn
+
+
+def _partitions_of(topic: str, namespace: str) -> int:
+    """Partitions of a pipeline topic given by its full (namespaced) name; 1 for others."""
+    base = topic.removeprefix(f"{namespace}.") if namespace else topic
+    return PIPELINE_TOPICS.get(base, 1)

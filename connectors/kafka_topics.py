@@ -7,22 +7,69 @@ agent's source topic, and a broker's auto-creation would give one partition.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas.codec import encode
 
-#: topic -> partitions; the key is always the recording, so one recording stays in order.
+#: topic -> partitions, the one list of the pipeline's topics. The key is the recording on
+#: every EEG topic (one recording stays in order on one partition; more workers take more
+#: recordings at once) and the job on eeg.jobs.
 PIPELINE_TOPICS: dict[str, int] = {
+    "eeg.jobs": 6,
     "eeg.segments": 6,
     "eeg.windows": 6,
-    "eeg.windows.qc": 6,
     "eeg.features": 6,
+    "eeg.window_results": 6,
     "eeg.detections": 6,
     "eeg.results": 6,
+    "eeg.progress": 6,
+    "eeg.deadletter": 1,
     "eeg.alerts.urgent": 1,
 }
+
+#: Largest record the pipeline writes (a 4 s segment of 256 channels at 512 Hz in float32 is
+#: 2 MB): set on the topics it creates and on its producers, over Kafka's 1 MB default.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The pipeline's topic names, under an optional namespace.
+
+    A namespace (``BRRR_KAFKA_NAMESPACE``) prefixes every topic and consumer group, so that
+    two deployments, or two test runs, can share a broker without reading each other's EEG.
+    """
+
+    namespace: str = ""
+
+    def name(self, base: str) -> str:
+        """The topic called ``base`` (a key of :data:`PIPELINE_TOPICS`) in this namespace."""
+        if base not in PIPELINE_TOPICS:
+            raise KeyError(f"{base!r} is not a pipeline topic; known: {sorted(PIPELINE_TOPICS)}")
+        return f"{self.namespace}.{base}" if self.namespace else base
+
+    def group(self, base: str) -> str:
+        """A consumer group (or Faust app id) in this namespace."""
+        return f"{self.namespace}.{base}" if self.namespace else base
+
+    @property
+    def partitions(self) -> dict[str, int]:
+        """Every topic of this namespace with its partition count."""
+        return {self.name(base): n for base, n in PIPELINE_TOPICS.items()}
+
+    jobs = property(lambda self: self.name("eeg.jobs"))
+    segments = property(lambda self: self.name("eeg.segments"))
+    windows = property(lambda self: self.name("eeg.windows"))
+    features = property(lambda self: self.name("eeg.features"))
+    window_results = property(lambda self: self.name("eeg.window_results"))
+    detections = property(lambda self: self.name("eeg.detections"))
+    results = property(lambda self: self.name("eeg.results"))
+    progress = property(lambda self: self.name("eeg.progress"))
+    deadletter = property(lambda self: self.name("eeg.deadletter"))
+    alerts = property(lambda self: self.name("eeg.alerts.urgent"))
 
 
 class KafkaUnavailableError(Exception):
@@ -45,7 +92,9 @@ def ensure_topics(
             "start it with `brrr stack up` or set BRRR_KAFKA_BOOTSTRAP_SERVERS"
         ) from None
     missing = [
-        NewTopic(name, num_partitions=n) for name, n in wanted.items() if name not in existing
+        NewTopic(name, num_partitions=n, config={"max.message.bytes": str(MAX_MESSAGE_BYTES)})
+        for name, n in wanted.items()
+        if name not in existing
     ]
     if not missing:
         return []
@@ -72,6 +121,7 @@ class RecordProducer:
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 5,
+                "message.max.bytes": MAX_MESSAGE_BYTES,
             }
         )
         self._errors: list[str] = []

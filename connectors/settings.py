@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     stack_mode: Literal["local", "external", "testcontainers"] = "local"
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    # Prefix of every topic and consumer group (empty: "eeg.segments"...); lets two
+    # deployments or test runs share one broker (connectors.kafka_topics.Topics).
+    kafka_namespace: str = ""
     kafka_controller_port: int = 19093
     postgres_url: str = "postgresql://brrr:brrr@127.0.0.1:15432/brrr"
     redis_url: str = "redis://127.0.0.1:16379/0"
@@ -52,6 +55,22 @@ class Settings(BaseSettings):
     eegpt_int8: bool = False
     # Trained abnormality probe on EEGPT features (``brrr probe train`` writes one).
     probe_path: Path | None = None
+
+    # The stream worker (``brrr worker``).
+    # A job interrupted (worker killed, or no progress for job_stall_timeout_s) is retried
+    # with retry_count + 1, at most this many times; then it is failed with the reason.
+    job_max_retries: int = 3
+    job_stall_timeout_s: float = 120.0
+    # Jobs one worker feeds into the stream at once.
+    worker_job_concurrency: int = 4
+    # Length of the segments a file is cut into on eeg.segments.
+    file_segment_s: float = 4.0
+    # EEGPT micro-batches: at most this many windows, across recordings, waiting at most
+    # feature_batch_wait_s for the batch to fill.
+    feature_batch_windows: int = 16
+    feature_batch_wait_s: float = 0.25
+    # A consumer that stops heartbeating (kill -9) loses its partitions after this long.
+    kafka_session_timeout_s: float = 10.0
 
     api_host: str = "127.0.0.1"
     api_port: int = 18000

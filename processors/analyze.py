@@ -65,6 +65,22 @@ class AnalysisOptions:
     feature_batch_windows: int = 64
 
 
+@dataclass(frozen=True)
+class PrecomputedFeatures:
+    """EEGPT features of a recording's windows computed elsewhere (the stream's window agent),
+    before quality control.
+
+    ``analyze`` uses them when quality control leaves the windows unchanged; when it repairs
+    a channel (or AutoReject a window) EEGPT's input changed and the features are computed
+    again on the repaired windows, as the whole-file path does.
+    """
+
+    #: (n_windows, n_features), one row per window of the recording, in window order
+    features: np.ndarray
+    #: inference time per window where they were computed
+    ms_per_window: float
+
+
 @dataclass
 class AnalysisResult:
     """The answer of one analysis; ``to_dict()`` is what crosses Kafka and lands in storage."""
@@ -106,6 +122,7 @@ def analyze(
     options: AnalysisOptions | None = None,
     *,
     progress: ProgressCallback | None = None,
+    precomputed: PrecomputedFeatures | None = None,
 ) -> AnalysisResult:
     """Analyse one recording.
 
@@ -119,6 +136,10 @@ def analyze(
         Loaded models and tuning; defaults run without EEGPT.
     progress : callable | None
         Called as ``progress(stage_name, fraction_done)`` while the analysis runs.
+    precomputed : PrecomputedFeatures | None
+        EEGPT features already computed on the unrepaired windows (by the stream); used
+        when quality control changes no window. ``options.feature_extractor`` still names
+        the model (and computes again when a window was repaired).
 
     Returns
     -------
@@ -156,10 +177,16 @@ def analyze(
         stages["features"] = StageResult("skipped", reason="not part of the quick analysis")
         features = None
     else:
+        reusable = (
+            precomputed
+            if precomputed is not None and _unchanged_by_quality(windows, repaired)
+            else None
+        )
         stages["features"], features = run_features(
             repaired,
             options,
             progress=lambda f: report("features", 0.15 + 0.6 * f),
+            precomputed=reusable,
         )
 
     report("abnormality_detection", 0.75)
@@ -246,11 +273,22 @@ def run_features(
     options: AnalysisOptions,
     *,
     progress: Callable[[float], None] | None = None,
+    precomputed: PrecomputedFeatures | None = None,
 ) -> tuple[StageResult, np.ndarray | None]:
-    """EEGPT features of every window, in chunks so a long file shows progress."""
+    """EEGPT features of every window, in chunks so a long file shows progress, or the
+    ``precomputed`` ones of the same windows."""
     extractor = options.feature_extractor
     if extractor is None:
         return StageResult("skipped", reason=options.feature_unavailable_reason), None
+    if precomputed is not None:
+        if precomputed.features.shape != (windows.n_windows, extractor.n_features):
+            raise ValueError(
+                f"precomputed features have shape {precomputed.features.shape}, expected "
+                f"({windows.n_windows}, {extractor.n_features}): one row per window"
+            )
+        summary = _features_summary(extractor, precomputed.features, precomputed.ms_per_window)
+        elapsed = precomputed.ms_per_window * windows.n_windows / 1000.0
+        return StageResult("completed", result=summary, duration_s=elapsed), precomputed.features
     t0 = time.perf_counter()
     try:
         chunks = []
@@ -268,7 +306,12 @@ def run_features(
             None,
         )
     elapsed = time.perf_counter() - t0
-    summary = {
+    summary = _features_summary(extractor, features, 1000 * elapsed / max(1, features.shape[0]))
+    return StageResult("completed", result=summary, duration_s=elapsed), features
+
+
+def _features_summary(extractor: Any, features: np.ndarray, ms_per_window: float) -> dict:
+    return {
         "n_windows": int(features.shape[0]),
         "n_features": int(features.shape[1]),
         "weights_id": extractor.weights_id,
@@ -276,9 +319,13 @@ def run_features(
         "precision": extractor.precision,
         "channels_used": list(extractor.channels_used),
         "channels_dropped": list(extractor.channels_dropped),
-        "ms_per_window": round(1000 * elapsed / max(1, features.shape[0]), 2),
+        "ms_per_window": round(ms_per_window, 2),
     }
-    return StageResult("completed", result=summary, duration_s=elapsed), features
+
+
+def _unchanged_by_quality(windows: WindowBatch, repaired: WindowBatch) -> bool:
+    """Quality control repaired nothing: EEGPT would see the same input."""
+    return repaired is windows or np.array_equal(repaired.data_uv, windows.data_uv)
 
 
 def run_abnormality(

@@ -61,7 +61,7 @@ import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.fft
@@ -441,6 +441,12 @@ class StreamWindower:
         """Absolute index of the next sample the windower expects."""
         return self._next_sample
 
+    @property
+    def next_window_index(self) -> int:
+        """Index of the next window to emit: after a stream's last chunk, how many windows
+        the stream had."""
+        return self._next_index
+
     def _validate(self, chunk_uv: np.ndarray, first_sample: int, sfreq_hz: float | None) -> None:
         if sfreq_hz is not None and not math.isclose(sfreq_hz, self.sfreq_hz, rel_tol=1e-9):
             raise WrongSamplingRate(
@@ -508,6 +514,53 @@ class StreamWindower:
         self._buffer = np.concatenate([self._buffer, eeg.astype(np.float32)], axis=1)
         self._next_sample += eeg.shape[1]
         return self._emit()
+
+    def to_state(self) -> dict[str, Any]:
+        """The windower as plain values (numbers, lists, float32 bytes), for a store that
+        must not unpickle what it reads (a Faust table's changelog topic).
+
+        :meth:`from_state` gives back a windower that continues exactly where this one is.
+        """
+        return {
+            "ch_names": list(self.ch_names),
+            "rows": self.rows.tolist(),
+            "n_input_channels": self.n_input_channels,
+            "sfreq_hz": self.sfreq_hz,
+            "window_s": self.window_s,
+            "stride_s": self.stride_s,
+            "filters": dict(self.filters),
+            "recording_start": (
+                self.recording_start.isoformat() if self.recording_start is not None else None
+            ),
+            "on_gap": self.on_gap,
+            "condition": self.condition,
+            "buffer_start": self._buffer_start,
+            "next_sample": self._next_sample,
+            "next_index": self._next_index,
+            "buffer_f32": self._buffer.astype("<f4").tobytes(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> StreamWindower:
+        """A windower from :meth:`to_state`'s values."""
+        self = cls.__new__(cls)
+        self.ch_names = list(state["ch_names"])
+        self.rows = np.asarray(state["rows"], dtype=np.int64)
+        self.n_input_channels = int(state["n_input_channels"])
+        self.sfreq_hz = float(state["sfreq_hz"])
+        self.window_s, self.stride_s = float(state["window_s"]), float(state["stride_s"])
+        self.n_native = _check_window(self.window_s, self.stride_s, self.sfreq_hz)
+        self.filters = dict(state["filters"])
+        start = state["recording_start"]
+        self.recording_start = datetime.fromisoformat(start) if start is not None else None
+        self.on_gap = state["on_gap"]
+        self.condition = bool(state["condition"])
+        self._buffer_start = int(state["buffer_start"])
+        self._next_sample = int(state["next_sample"])
+        self._next_index = int(state["next_index"])
+        buffer = np.frombuffer(state["buffer_f32"], dtype="<f4").astype(np.float32)
+        self._buffer = buffer.reshape(len(self.ch_names), -1)
+        return self
 
     def _emit(self) -> WindowBatch | None:
         step = self.stride_s * self.sfreq_hz

@@ -10,8 +10,33 @@ from typing import Literal, NotRequired, TypedDict
 
 AnalysisType = Literal["quick", "screening", "comprehensive"]
 EventType = Literal["epileptiform", "PLED", "GPED", "seizure", "artifact", "burst_suppression"]
+JobPriority = Literal["low", "normal", "high"]
 ResultStatus = Literal["completed", "failed"]
+SampleEncoding = Literal["float32", "int16"]
 TriagePriority = Literal["routine", "expedite", "urgent"]
+
+
+class AnalysisJob(TypedDict):
+    """A request to analyse one uploaded or replayed file (topic eeg.jobs, key job_id). The worker reads the raw file from the object store and feeds it, segment by segment, into eeg.segments."""
+
+    job_id: str
+    """Analysis job, a UUID in text form."""
+    file_id: str
+    """Uploaded file to analyse (UUID), registered in uploaded_files."""
+    object_key: str
+    """Key of the raw file in the object store (raw/{file_id}/{filename})."""
+    analysis_type: AnalysisType
+    """Depth of the analysis asked for."""
+    options: NotRequired[dict[str, str]]
+    """Stage switches and replay settings as text, e.g. speed (times real time, or max)."""
+    priority: NotRequired[JobPriority]
+    """Scheduling priority."""
+    batch_id: NotRequired[str | None]
+    """Batch the job belongs to (UUID); null for a single job."""
+    owner: NotRequired[str | None]
+    """User who asked for the job (UUID); null for a command-line replay."""
+    submitted_at: datetime
+    """When the job was submitted, UTC."""
 
 
 class AnalysisResult(TypedDict):
@@ -59,6 +84,29 @@ class AnalysisResult(TypedDict):
     """The complete result document, JSON text (stages, windows, events, sleep)."""
 
 
+class DeadLetter(TypedDict):
+    """A message an agent could not decode or process (topic eeg.deadletter), kept with the reason and its original bytes so that its partition moves on and a person can look."""
+
+    topic: str
+    """Topic the message was read from."""
+    partition: int
+    """Its partition."""
+    offset: int
+    """Its offset."""
+    key: NotRequired[bytes | None]
+    """Its key, as read."""
+    payload: NotRequired[bytes | None]
+    """Its value, as read."""
+    agent: str
+    """Agent that refused it."""
+    error_code: str
+    """Stable code of the error (undecodable_payload, no_eeg_channels...)."""
+    error: str
+    """What was wrong and what to do."""
+    failed_at: datetime
+    """When it was refused, UTC."""
+
+
 class Detection(TypedDict):
     """One detected event in one recording (topic eeg.detections, key recording_id). event_id is derived from job, type, onset and channels, so a replayed message names the same event."""
 
@@ -82,3 +130,160 @@ class Detection(TypedDict):
     """Standard 10-20/10-10 names of the channels involved."""
     confidence: float
     """Detector confidence, 0 to 1 (unitless)."""
+
+
+class EEGSegment(TypedDict):
+    """A stretch of consecutive samples of one recording (topic eeg.segments, key recording_id). Every source (uploaded file, replayed archive, live device) writes these; sequence numbers and sample positions let the windower drop redelivered samples."""
+
+    recording_id: str
+    """Recording the samples belong to (the Kafka key)."""
+    job_id: NotRequired[str | None]
+    """Analysis job feeding this recording (UUID); null for a live device."""
+    attempt: NotRequired[int]
+    """Attempt of the job that wrote the segment (its retry_count); a new attempt restarts the recording's windowing."""
+    analysis_type: NotRequired[AnalysisType]
+    """Depth of the analysis asked for."""
+    sequence: int
+    """Running number of the segment in the recording, from 0."""
+    first_sample: int
+    """Index of the segment's first sample in the recording, from 0."""
+    start_time: NotRequired[datetime | None]
+    """Wall-clock time of the segment's first sample (the source's clock), UTC; null when the source does not know it."""
+    sfreq_hz: float
+    """Sampling rate, Hz."""
+    ch_names: list[str]
+    """Channel names, one per row of samples."""
+    n_samples: int
+    """Samples per channel in this segment."""
+    encoding: SampleEncoding
+    """How samples are packed."""
+    scale_uv: NotRequired[list[float]]
+    """Microvolts per count, one per channel, for int16; empty for float32."""
+    samples: bytes
+    """Channel-major samples (all of channel 0, then channel 1...), packed as encoding says."""
+    is_last: NotRequired[bool]
+    """True on the last segment of a recording that has an end (a file)."""
+    expected_samples: NotRequired[int | None]
+    """Samples per channel of the whole recording when known (files), for progress; null for live streams."""
+    source_format: NotRequired[str | None]
+    """Format of the source file (edf, bdf, fif) or null for a device."""
+    set_aside_channels: NotRequired[list[str]]
+    """Channels of the source that are not scalp EEG and were not carried."""
+
+
+class EEGWindow(TypedDict):
+    """One conditioned 4 s analysis window at 256 Hz (topic eeg.windows, key recording_id), or, with end_of_recording, the marker that a recording's last window has been cut."""
+
+    recording_id: str
+    """Recording (the Kafka key)."""
+    job_id: NotRequired[str | None]
+    """Analysis job (UUID); null for a live device."""
+    attempt: NotRequired[int]
+    """Attempt of the job whose segments made the window."""
+    analysis_type: NotRequired[AnalysisType]
+    """Depth of the analysis asked for."""
+    window_index: int
+    """Running number of the window in the recording (window k starts at k * 4 s)."""
+    start_s: float
+    """Window start, seconds from the recording's first sample."""
+    recording_start: NotRequired[datetime | None]
+    """Wall-clock time of the recording's first sample, UTC, when known."""
+    sfreq_hz: float
+    """Rate of the window's samples (256 Hz)."""
+    ch_names: list[str]
+    """Standard channel names, one per row."""
+    samples: bytes
+    """float32 little-endian microvolts, channel-major (channels x 1024); empty on an end marker."""
+    end_of_recording: NotRequired[bool]
+    """True on the marker that follows a recording's last window."""
+    n_windows_total: NotRequired[int | None]
+    """On the end marker: how many windows the recording has."""
+    expected_windows: NotRequired[int | None]
+    """Windows of the whole recording when known in advance (files), for progress."""
+    segments_partition: int
+    """Partition of eeg.segments holding the recording's segments."""
+    segments_first_offset: int
+    """Offset of the attempt's first segment in that partition: where the recording can be read back from."""
+
+
+class JobProgress(TypedDict):
+    """How far a job has come (topic eeg.progress, key recording_id); the sink moves the job's progress forward, never back."""
+
+    job_id: str
+    """Analysis job (UUID)."""
+    recording_id: str
+    """Recording the job analyses (the Kafka key)."""
+    windows_done: int
+    """Distinct windows analysed so far."""
+    windows_expected: NotRequired[int | None]
+    """Windows of the whole recording, when known."""
+    progress: float
+    """Share of the job done, 0 to 1 (the last share is the recording-level analysis)."""
+    emitted_at: datetime
+    """When the worker emitted it, UTC."""
+
+
+class WindowFeatures(TypedDict):
+    """What the window agent learnt of one window (topic eeg.features, key recording_id): its EEGPT features, a provisional quality flag and abnormality score from the stream's quality control, or, with end_of_recording, the end marker passed on."""
+
+    recording_id: str
+    """Recording (the Kafka key)."""
+    job_id: NotRequired[str | None]
+    """Analysis job (UUID); null for a live device."""
+    attempt: NotRequired[int]
+    """Attempt of the job whose segments made the window."""
+    analysis_type: NotRequired[AnalysisType]
+    """Depth of the analysis asked for."""
+    window_index: int
+    """Running number of the window in the recording."""
+    start_s: float
+    """Window start, seconds from the recording's first sample."""
+    features: bytes
+    """EEGPT feature vector, float32 little-endian; empty when EEGPT did not run."""
+    features_error: NotRequired[str | None]
+    """Why there are no features (no checkpoint, model failure), when features is empty."""
+    weights_id: NotRequired[str | None]
+    """EEGPT weights the features came from."""
+    precision: NotRequired[str | None]
+    """EEGPT precision (fp32, int8)."""
+    eegpt_ms_per_window: NotRequired[float | None]
+    """EEGPT inference time per window in the micro-batch that computed the features, milliseconds."""
+    provisional_score: NotRequired[float | None]
+    """Abnormality score of the window alone (0 to 1) from the stream's quality control and the qEEG or probe scorer; the final result re-scores the recording as a whole."""
+    provisional_artifact: NotRequired[bool]
+    """The stream's quality control flagged the window as an artifact window."""
+    provisional_bad_channels: NotRequired[list[str]]
+    """Channels the stream's quality control found bad at this window."""
+    end_of_recording: NotRequired[bool]
+    """True on the end marker."""
+    n_windows_total: NotRequired[int | None]
+    """On the end marker: how many windows the recording has."""
+    expected_windows: NotRequired[int | None]
+    """Windows of the whole recording when known in advance, for progress."""
+    segments_partition: int
+    """Partition of eeg.segments holding the recording's segments."""
+    segments_first_offset: int
+    """Offset of the attempt's first segment in that partition."""
+
+
+class WindowResult(TypedDict):
+    """The final verdict on one analysis window (topic eeg.window_results, key recording_id), stored once per window in window_quality."""
+
+    job_id: NotRequired[str | None]
+    """Analysis job (UUID); null for a live device."""
+    recording_id: str
+    """Recording (the Kafka key)."""
+    window_index: int
+    """Running number of the window in the recording."""
+    start_s: float
+    """Window start, seconds from the recording's first sample."""
+    window_start: datetime
+    """Wall-clock window start, UTC (recording start plus start_s)."""
+    abnormal_score: NotRequired[float | None]
+    """Abnormality score of the window, 0 to 1; null when scoring failed."""
+    quality_score: float
+    """Quality of the window, 0 (artifact) to 1 (clean)."""
+    is_artifact: bool
+    """Quality control flagged the window as an artifact window."""
+    bad_channels: NotRequired[list[str]]
+    """Channels found bad (and repaired) in the recording."""

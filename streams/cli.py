@@ -331,6 +331,88 @@ def db_sink() -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--type",
+    "analysis_type",
+    type=click.Choice(["quick", "screening", "comprehensive"]),
+    default="screening",
+    show_default=True,
+    help="Analysis of every file.",
+)
+@click.option(
+    "--speed",
+    default="max",
+    show_default=True,
+    help="Times real time the files are fed into the stream (a number), or max.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=None,
+    help="Stop following after this many seconds (default: until every job ends).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def replay(
+    paths: tuple[Path, ...], analysis_type: str, speed: str, timeout_s: float | None, quiet: bool
+) -> None:
+    """Replay EDF/BDF files (or folders of them) through Kafka and the worker.
+
+    Each file is uploaded to the object store and registered as a job; the worker
+    (`brrr worker`) reads it from there and streams it through its agents. Ends with each
+    file's triage and events, read back from PostgreSQL.
+    """
+    import asyncio
+
+    from connectors.settings import get_settings
+    from streams.replay_view import run_replay
+
+    if speed != "max":
+        try:
+            if float(speed) <= 0:
+                raise ValueError
+        except ValueError:
+            raise click.BadParameter("a positive number or max", param_hint="--speed") from None
+    code = asyncio.run(
+        run_replay(
+            get_settings(),
+            list(paths),
+            analysis_type=analysis_type,  # type: ignore[arg-type]
+            speed=speed,
+            timeout_s=timeout_s,
+            quiet=quiet,
+        )
+    )
+    sys.exit(code)
+
+
+@main.command("worker")
+@click.option(
+    "--no-sink",
+    is_flag=True,
+    help="Do not run the result sink in this process (run `brrr db sink`).",
+)
+@click.option("--loglevel", default="INFO", show_default=True, help="Log level of the worker.")
+def worker_command(no_sink: bool, loglevel: str) -> None:
+    """Run the stream worker (Faust agents and the result sink) until interrupted."""
+    import logging
+
+    from connectors.db.migrate import migrate
+    from connectors.settings import get_settings
+    from streams.worker import run_worker
+
+    logging.basicConfig(level=loglevel, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    try:
+        migrate(settings.postgres_url)
+    except Exception as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    run_worker(settings, with_sink=not no_sink, loglevel=loglevel)
+
+
 @main.command("api")
 @click.option("--host", default=None, help="Address to listen on (default: BRRR_API_HOST).")
 @click.option("--port", type=int, default=None, help="Port (default: BRRR_API_PORT).")

@@ -73,8 +73,8 @@ async def _demo(
     settings: Settings, out_dir: Path, store: ObjectStore, cache: TwoLevelCache
 ) -> list[dict[str, Any]]:
     from connectors.db import queries, redact_url
+    from connectors.db.jobs import create_job, register_recording, register_upload
     from connectors.db.migrate import migrate
-    from connectors.db.sink import create_job, register_recording, register_upload
     from connectors.kafka_sink import DETECTIONS_TOPIC, RESULTS_TOPIC, ResultSink
     from connectors.kafka_topics import RecordProducer, ensure_topics
     from processors.analyze import analyze

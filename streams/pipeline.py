@@ -6,6 +6,7 @@ Processors never read configuration; this is where the settings become loaded mo
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from connectors.settings import Settings
@@ -51,3 +52,41 @@ def build_options(
         except ModelUnavailable as exc:
             log.warning("abnormality probe unavailable, using the qEEG baseline: %s", exc)
     return options
+
+
+class ModelCache:
+    """EEGPT and the abnormality probe, loaded once per worker process and bound to each
+    recording's channels (the weights are shared between montages).
+
+    Loading is retried on the next request after a failure, so a checkpoint put in place
+    later is picked up without a restart.
+    """
+
+    #: After a failed load, how long the reason is reused before the next try.
+    RETRY_AFTER_S = 60.0
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._base: AnalysisOptions | None = None
+        self._failed: tuple[float, AnalysisOptions] | None = None
+
+    def options_for(self, ch_names: Sequence[str], analysis_type: str) -> AnalysisOptions:
+        """The options ``processors.analyze`` needs for a recording with these channels."""
+        if analysis_type == "quick":
+            return build_options(self.settings, ch_names, analysis_type="quick")
+        if self._base is None:
+            now = time.monotonic()
+            if self._failed is not None and now - self._failed[0] < self.RETRY_AFTER_S:
+                return self._failed[1]
+            base = build_options(self.settings, ch_names, analysis_type=analysis_type)
+            if base.feature_extractor is None:
+                self._failed = (now, base)  # tried again after RETRY_AFTER_S
+                return base
+            self._base, self._failed = base, None
+        base = self._base
+        options = AnalysisOptions(probe=base.probe, feature_unavailable_reason=None)
+        try:
+            options.feature_extractor = base.feature_extractor.with_channels(ch_names)
+        except ModelUnavailable as exc:
+            options.feature_unavailable_reason = str(exc)
+        return options

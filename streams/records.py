@@ -13,6 +13,7 @@ from processors.analyze import AnalysisResult
 from schemas.ids import detection_event_id
 from schemas.records import AnalysisResult as AnalysisResultRecord
 from schemas.records import Detection as DetectionRecord
+from schemas.records import WindowResult as WindowResultRecord
 
 _DEFAULT_START = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -93,3 +94,31 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+def window_result_records(result: AnalysisResult, *, job_id: str) -> list[WindowResultRecord]:
+    """One ``WindowResult`` per analysis window: its final abnormality score, and its
+    quality (0 for an artifact window, else the share of channels that are not bad)."""
+    windows = result.windows
+    if windows is None:
+        return []
+    qc = result.stages["quality_report"].result or {}
+    artifacts = {int(w["index"]) for w in qc.get("artifact_windows", [])}
+    bad = list(qc.get("bad_channels", []))
+    good_share = 1.0 - len(bad) / max(1, len(windows.ch_names))
+    scores = result.window_scores
+    start = _recording_start(result)
+    return [
+        WindowResultRecord(
+            job_id=job_id,
+            recording_id=result.recording_id,
+            window_index=int(index),
+            start_s=float(start_s),
+            window_start=start + timedelta(seconds=float(start_s)),
+            abnormal_score=float(scores[i]) if scores is not None else None,
+            quality_score=0.0 if int(index) in artifacts else good_share,
+            is_artifact=int(index) in artifacts,
+            bad_channels=bad,
+        )
+        for i, (index, start_s) in enumerate(zip(windows.index, windows.start_s, strict=True))
+    ]

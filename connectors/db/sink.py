@@ -10,8 +10,6 @@ The Kafka consumer that calls these lives in :mod:`connectors.kafka_sink`.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,11 +20,15 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from connectors.db.jobs import update_job_progress
 from schemas.codec import CodecError, decode_any
-from schemas.records import AnalysisResult, Detection
+from schemas.records import AnalysisResult, DeadLetter, Detection, JobProgress, WindowResult
 
 RESULT_SCHEMA = "brrr.eeg.AnalysisResult"
 DETECTION_SCHEMA = "brrr.eeg.Detection"
+WINDOW_RESULT_SCHEMA = "brrr.eeg.WindowResult"
+PROGRESS_SCHEMA = "brrr.eeg.JobProgress"
+DEAD_LETTER_SCHEMA = "brrr.eeg.DeadLetter"
 
 #: Errors a message causes every time it is written (bad value, violated constraint): the
 #: message goes to the dead letters. Anything else (connection lost...) is retried.
@@ -36,125 +38,6 @@ PERMANENT_DB_ERRORS: tuple[type[Exception], ...] = (
 )
 
 Outcome = Literal["written", "dead_letter"]
-
-
-def patient_reference(identifier: str, key: bytes) -> str:
-    """An opaque, stable reference to a patient: HMAC-SHA256 of the identifier.
-
-    The database keeps only this reference, never the name or code; the same identifier and
-    key give the same reference, so one patient's recordings can be grouped, but the
-    identifier cannot be read back without the key.
-
-    Parameters
-    ----------
-    identifier : str
-        The patient identifier from the EDF header (code, or name and birth date).
-    key : bytes
-        A secret of the deployment, at least 16 bytes.
-    """
-    if len(key) < 16:
-        raise ValueError("patient_reference needs a secret key of at least 16 bytes")
-    normalised = " ".join(identifier.split()).casefold()
-    return hmac.new(key, normalised.encode(), hashlib.sha256).hexdigest()
-
-
-# --- jobs and uploads --------------------------------------------------------------------------
-
-
-async def register_upload(
-    conn: AsyncConnection,
-    *,
-    file_id: str,
-    filename: str,
-    object_key: str,
-    sha256: str,
-    size_bytes: int,
-    content_type: str = "application/octet-stream",
-    patient_ref: str | None = None,
-) -> None:
-    """Record an uploaded file (idempotent on ``file_id``)."""
-    await conn.execute(
-        """
-        INSERT INTO uploaded_files
-            (file_id, filename, object_key, sha256, size_bytes, content_type, patient_ref)
-        VALUES (%s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (file_id) DO NOTHING
-        """,
-        (file_id, filename, object_key, sha256, size_bytes, content_type, patient_ref),
-    )
-
-
-async def register_recording(
-    conn: AsyncConnection,
-    *,
-    recording_id: str,
-    source: str,
-    file_id: str | None = None,
-    patient_ref: str | None = None,
-    start_time: datetime | None = None,
-    duration_s: float | None = None,
-    sfreq_hz: float | None = None,
-    ch_names: Sequence[str] = (),
-) -> None:
-    """Record a recording (idempotent on ``recording_id``); ``patient_ref`` comes from
-    :func:`patient_reference`, never a name."""
-    await conn.execute(
-        """
-        INSERT INTO recordings (recording_id, file_id, source, patient_ref, start_time,
-                                duration_s, sfreq_hz, ch_names)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (recording_id) DO NOTHING
-        """,
-        (
-            recording_id,
-            file_id,
-            source,
-            patient_ref,
-            start_time,
-            duration_s,
-            sfreq_hz,
-            list(ch_names),
-        ),
-    )
-
-
-async def create_job(
-    conn: AsyncConnection,
-    *,
-    job_id: str,
-    analysis_type: str,
-    file_id: str | None = None,
-    recording_id: str | None = None,
-    batch_id: str | None = None,
-) -> None:
-    """Queue an analysis job (idempotent on ``job_id``: an existing job is left as is)."""
-    await conn.execute(
-        """
-        INSERT INTO analysis_jobs (job_id, analysis_type, file_id, recording_id, batch_id)
-        VALUES (%s, %s, %s, %s, %s)
-        ON CONFLICT (job_id) DO NOTHING
-        """,
-        (job_id, analysis_type, file_id, recording_id, batch_id),
-    )
-
-
-async def update_job_progress(conn: AsyncConnection, job_id: str, progress: float) -> None:
-    """Mark a queued or running job as processing, at ``progress`` (0 to 1).
-
-    Progress only moves forward and a finished job is left alone, so late or replayed
-    progress messages change nothing.
-    """
-    await conn.execute(
-        """
-        UPDATE analysis_jobs
-           SET status = 'processing',
-               progress = GREATEST(progress, %s),
-               started_at = COALESCE(started_at, now()),
-               updated_at = now()
-         WHERE job_id = %s AND status IN ('queued', 'processing')
-        """,
-        (progress, job_id),
-    )
 
 
 # --- atomic job completion ----------------------------------------------------------------------
@@ -325,6 +208,25 @@ async def upsert_window_quality(conn: AsyncConnection, rows: Iterable[WindowQual
         )
 
 
+_UPSERT_WINDOW_RESULT = """
+INSERT INTO window_quality (recording_id, window_index, window_start, job_id, quality_score,
+                            is_artifact, bad_channels, abnormal_score, start_s)
+VALUES (%(recording_id)s, %(window_index)s, %(window_start)s, %(job_id)s, %(quality_score)s,
+        %(is_artifact)s, %(bad_channels)s, %(abnormal_score)s, %(start_s)s)
+ON CONFLICT (recording_id, window_index, window_start) DO UPDATE
+   SET job_id = EXCLUDED.job_id, quality_score = EXCLUDED.quality_score,
+       is_artifact = EXCLUDED.is_artifact, bad_channels = EXCLUDED.bad_channels,
+       abnormal_score = EXCLUDED.abnormal_score, start_s = EXCLUDED.start_s
+"""
+
+
+async def upsert_window_results(conn: AsyncConnection, results: Sequence[WindowResult]) -> None:
+    """Insert or replace the final per-window rows of the stream (one per window)."""
+    if results:
+        async with conn.cursor() as cur:
+            await cur.executemany(_UPSERT_WINDOW_RESULT, results)
+
+
 async def copy_system_metrics(
     conn: AsyncConnection, rows: Iterable[tuple[datetime, str, str, float]]
 ) -> int:
@@ -378,6 +280,46 @@ async def dead_letter(
     )
 
 
+async def store_kafka_dead_letter(conn: AsyncConnection, letter: DeadLetter) -> None:
+    """Keep a message an agent refused (from ``eeg.deadletter``) under its original topic,
+    partition and offset, so ``dead_letters`` lists everything refused in one place."""
+    await conn.execute(
+        """
+        INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, message_key, payload,
+                                  error_code, error, agent)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING
+        """,
+        (
+            letter["topic"],
+            letter["partition"],
+            letter["offset"],
+            letter["key"],
+            letter["payload"],
+            letter["error_code"],
+            letter["error"],
+            letter["agent"],
+        ),
+    )
+
+
+async def _write_record(conn: AsyncConnection, name: str, record: dict[str, Any]) -> None:
+    """Write one decoded record where its schema says it belongs."""
+    if name == RESULT_SCHEMA:
+        await complete_job(conn, record)  # type: ignore[arg-type]
+    elif name == DETECTION_SCHEMA:
+        await upsert_detections(conn, [record])  # type: ignore[list-item]
+    elif name == WINDOW_RESULT_SCHEMA:
+        await upsert_window_results(conn, [record])  # type: ignore[list-item]
+    elif name == PROGRESS_SCHEMA:
+        progress: JobProgress = record  # type: ignore[assignment]
+        await update_job_progress(conn, progress["job_id"], min(1.0, progress["progress"]))
+    elif name == DEAD_LETTER_SCHEMA:
+        await store_kafka_dead_letter(conn, record)  # type: ignore[arg-type]
+    else:
+        raise _RefusedError("unexpected_schema", f"the sink does not store {name}")
+
+
 async def write_message(conn: AsyncConnection, message: SinkMessage) -> Outcome:
     """Decode one message and write it, or send it to the dead letters.
 
@@ -395,12 +337,7 @@ async def write_message(conn: AsyncConnection, message: SinkMessage) -> Outcome:
             raise _RefusedError(exc.code, str(exc)) from None
         try:
             async with conn.transaction():
-                if name == RESULT_SCHEMA:
-                    await complete_job(conn, record)  # type: ignore[arg-type]
-                elif name == DETECTION_SCHEMA:
-                    await upsert_detections(conn, [record])  # type: ignore[list-item]
-                else:
-                    raise _RefusedError("unexpected_schema", f"the sink does not store {name}")
+                await _write_record(conn, name, record)
         except PERMANENT_DB_ERRORS as exc:
             code = exc.sqlstate or "db_refused"
             raise _RefusedError(f"db_{code}", f"{type(exc).__name__}: {str(exc).strip()}") from None

@@ -11,8 +11,8 @@ import pytest
 
 from connectors.cache import TwoLevelCache
 from connectors.db import DatabaseUnavailableError, MigrationError, redact_url
+from connectors.db.jobs import patient_reference
 from connectors.db.migrate import MIGRATIONS_DIR, discover, migrate
-from connectors.db.sink import patient_reference
 from connectors.kafka_sink import DETECTIONS_TOPIC, RESULTS_TOPIC
 from connectors.kafka_topics import PIPELINE_TOPICS, KafkaUnavailableError, RecordProducer
 from connectors.object_store import (
@@ -36,7 +36,8 @@ def test_discover_picks_the_backend_variant() -> None:
     assert partitioned[2].path.name == "0002_timeseries.partitioned.sql"
     # pg_partman's partitions have no TimescaleDB counterpart: recorded, nothing to run
     assert timescale[3].path is None and partitioned[3].path is not None
-    assert sorted(timescale) == sorted(partitioned) == [1, 2, 3]
+    assert timescale[4].path == partitioned[4].path == MIGRATIONS_DIR / "0004_window_scores.sql"
+    assert sorted(timescale) == sorted(partitioned) == [1, 2, 3, 4]
 
 
 def test_discover_refuses_misnamed_files_and_backends(tmp_path) -> None:

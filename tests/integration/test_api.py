@@ -23,13 +23,10 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from connectors.cache import REDIS_PREFIX
+from connectors.db.jobs import create_job, register_recording, register_upload, update_job_progress
 from connectors.db.migrate import migrate
 from connectors.db.sink import (
     complete_job,
-    create_job,
-    register_recording,
-    register_upload,
-    update_job_progress,
     upsert_detections,
 )
 from connectors.object_store import ObjectStore, result_key

@@ -14,14 +14,11 @@ import pytest
 from psycopg import AsyncConnection
 
 from connectors.db import queries
+from connectors.db.jobs import create_job, patient_reference, register_recording, register_upload
 from connectors.db.migrate import migrate
 from connectors.db.sink import (
     WindowQualityRow,
     complete_job,
-    create_job,
-    patient_reference,
-    register_recording,
-    register_upload,
     upsert_detections,
     upsert_window_quality,
 )

@@ -16,12 +16,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from psycopg import AsyncConnection
 
+from connectors.db.jobs import create_job, update_job_progress
 from connectors.db.migrate import migrate
 from connectors.db.sink import (
     SinkMessage,
     complete_job,
-    create_job,
-    update_job_progress,
     write_message,
 )
 from connectors.kafka_sink import ResultSink, SinkUnavailableError

@@ -160,7 +160,7 @@ def test_generated_types_file_is_up_to_date() -> None:
     )
 
 
-@pytest.mark.parametrize("name", ["AnalysisResult", "Detection"])
+@pytest.mark.parametrize("name", sorted(n.rsplit(".", 1)[-1] for n in codec.registry().current))
 def test_typed_dicts_match_the_schema_fields(name: str) -> None:
     typed = getattr(records, name)
     version = codec.registry().resolve(name)
@@ -174,9 +174,34 @@ def test_typed_dicts_match_the_schema_fields(name: str) -> None:
             assert list(typing.get_args(literal)) == enum_field["type"]["symbols"]
 
 
+def _named_types(node: object, found: dict[str, dict]) -> dict[str, dict]:
+    """Every named type (enum, record, fixed) defined in a schema's JSON, by full name."""
+    if isinstance(node, dict):
+        if node.get("type") in ("enum", "record", "fixed") and "name" in node:
+            full = node["name"] if "." in node["name"] else f"brrr.eeg.{node['name']}"
+            found.setdefault(full, node)
+        for value in node.values():
+            _named_types(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _named_types(value, found)
+    return found
+
+
 def _avro(path_or_text: object) -> avro.schema.Schema:
+    """Parse with the avro package; named types a schema refers to but does not define
+    (the analysis-type enum, defined once in AnalysisResult) come from the current files."""
     text = path_or_text.read_text() if hasattr(path_or_text, "read_text") else path_or_text
-    return avro.schema.parse(text)
+    schema = json.loads(text)
+    own = _named_types(schema, {})
+    names = avro.schema.Names()
+    shared: dict[str, dict] = {}
+    for path in sorted(SCHEMA_DIR.glob("*.avsc")):
+        _named_types(json.loads(path.read_text()), shared)
+    for full, definition in shared.items():
+        if full not in own and f'"{full}"' in text:
+            avro.schema.make_avsc_object({**definition, "namespace": "brrr.eeg"}, names)
+    return avro.schema.make_avsc_object(schema, names)
 
 
 @pytest.mark.parametrize("history", sorted(HISTORY_DIR.glob("*.avsc")), ids=lambda p: p.name)

@@ -1,0 +1,188 @@
+"""What the window agent computes for each window: stream quality control (``StreamQC``), a
+provisional abnormality score, and EEGPT features, micro-batched across recordings.
+
+EEGPT is most of the cost of an analysis; its input is the conditioned windows, before any
+repair, and the final, recording-level analysis reuses these features whenever quality
+control repairs nothing (``processors.analyze.PrecomputedFeatures``). The stream's own
+quality control and score are provisional: they follow a recording as it arrives (a live
+stream has no end), while a recording's final verdict is made on the whole of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from processors import abnormality
+from processors.errors import EEGError
+from processors.quality import StreamQC
+from processors.types import WindowBatch
+from schemas.records import EEGWindow, WindowFeatures
+from streams.pipeline import ModelCache
+from streams.segments import window_batch
+
+log = logging.getLogger("brrr.worker.windows")
+
+
+def stream_key(record: EEGWindow | WindowFeatures) -> str:
+    """Identity of one run of a recording through the stream: the job, or the recording of
+    a live device (which has no job)."""
+    return record["job_id"] or record["recording_id"]
+
+
+@dataclass
+class _Group:
+    """The windows of one stream in a micro-batch, in order."""
+
+    windows: list[EEGWindow]
+    batch: WindowBatch
+    features: np.ndarray | None = None
+    features_error: str | None = None
+    weights_id: str | None = None
+    precision: str | None = None
+    ms_per_window: float | None = None
+
+
+class WindowDescriber:
+    """Stream QC, provisional scores and EEGPT features for windows of many recordings.
+
+    Holds one ``StreamQC`` per stream in memory (its minute of context is about 1.2 MB,
+    too large for a table); after a worker restart a stream's quality control calibrates
+    again on the windows that follow, which only affects the provisional verdicts.
+    """
+
+    def __init__(self, models: ModelCache, batch_size: int = 8) -> None:
+        self.models = models
+        self.batch_size = batch_size
+        self._qc: dict[str, StreamQC] = {}
+
+    def describe(self, windows: Sequence[EEGWindow]) -> list[WindowFeatures]:
+        """Describe a micro-batch of windows (any recordings, stream order kept per stream).
+
+        Runs in a worker thread: it is numpy, MNE and torch, no I/O.
+        """
+        pending: dict[str, list[EEGWindow]] = defaultdict(list)
+        for window in windows:
+            if not window["end_of_recording"]:
+                pending[stream_key(window)].append(window)
+        groups = {key: _Group(ws, window_batch(ws)) for key, ws in pending.items()}
+        self._extract_features(groups)
+        verdicts = {key: self._quality_and_score(key, group) for key, group in groups.items()}
+        out: list[WindowFeatures] = []
+        position: dict[str, int] = defaultdict(int)
+        for window in windows:
+            key = stream_key(window)
+            if window["end_of_recording"]:
+                self._qc.pop(key, None)  # the stream is over: free its context
+                out.append(_features_record(window))
+                continue
+            i = position[key]
+            position[key] += 1
+            score, artifact, bad = verdicts[key]
+            out.append(
+                _features_record(
+                    window,
+                    groups[key],
+                    i,
+                    score=float(score[i]) if score is not None else None,
+                    artifact=bool(artifact[i]),
+                    bad_channels=bad,
+                )
+            )
+        return out
+
+    def _extract_features(self, groups: dict[str, _Group]) -> None:
+        """One EEGPT pass per channel set over every stream in the micro-batch."""
+        by_montage: dict[tuple[str, ...], list[_Group]] = defaultdict(list)
+        for group in groups.values():
+            if group.windows[0]["analysis_type"] == "quick":
+                group.features_error = "not part of the quick analysis"
+                continue
+            by_montage[tuple(group.batch.ch_names)].append(group)
+        for ch_names, members in by_montage.items():
+            options = self.models.options_for(ch_names, members[0].windows[0]["analysis_type"])
+            extractor = options.feature_extractor
+            if extractor is None:
+                for group in members:
+                    group.features_error = options.feature_unavailable_reason
+                continue
+            batch = WindowBatch.concat(
+                [
+                    WindowBatch(
+                        g.batch.data_uv,
+                        g.batch.ch_names,
+                        g.batch.sfreq_hz,
+                        g.batch.start_s,
+                        g.batch.index,
+                    )
+                    for g in members
+                ]
+            )
+            t0 = time.perf_counter()
+            try:
+                features = extractor.extract(batch, batch_size=self.batch_size)
+            except (EEGError, RuntimeError) as exc:
+                for group in members:
+                    group.features_error = f"{type(exc).__name__}: {exc}"
+                continue
+            ms_per_window = 1000 * (time.perf_counter() - t0) / batch.n_windows
+            start = 0
+            for group in members:
+                n = group.batch.n_windows
+                group.features = features[start : start + n]
+                group.weights_id, group.precision = extractor.weights_id, extractor.precision
+                group.ms_per_window = ms_per_window
+                start += n
+
+    def _quality_and_score(
+        self, key: str, group: _Group
+    ) -> tuple[np.ndarray | None, np.ndarray, list[str]]:
+        """The stream's quality control of the new windows, and their provisional score."""
+        qc = self._qc.setdefault(key, StreamQC()).push(group.batch)
+        try:
+            score = abnormality.score_windows_qeeg(qc.repaired)
+        except EEGError as exc:
+            log.warning("provisional score of %s failed: %s", key, exc)
+            score = None
+        return score, np.asarray(qc.window_flags, dtype=bool), sorted(qc.bad_channels)
+
+
+def _features_record(
+    window: EEGWindow,
+    group: _Group | None = None,
+    i: int = 0,
+    *,
+    score: float | None = None,
+    artifact: bool = False,
+    bad_channels: Sequence[str] = (),
+) -> WindowFeatures:
+    """The ``WindowFeatures`` of window ``i`` of ``group`` (an end marker without a group)."""
+    has_features = group is not None and group.features is not None
+    return WindowFeatures(
+        recording_id=window["recording_id"],
+        job_id=window["job_id"],
+        attempt=window["attempt"],
+        analysis_type=window["analysis_type"],
+        window_index=window["window_index"],
+        start_s=window["start_s"],
+        features=(
+            np.ascontiguousarray(group.features[i], dtype="<f4").tobytes() if has_features else b""
+        ),
+        features_error=group.features_error if group is not None else None,
+        weights_id=group.weights_id if group is not None else None,
+        precision=group.precision if group is not None else None,
+        eegpt_ms_per_window=group.ms_per_window if group is not None else None,
+        provisional_score=score,
+        provisional_artifact=artifact,
+        provisional_bad_channels=list(bad_channels),
+        end_of_recording=window["end_of_recording"],
+        n_windows_total=window["n_windows_total"],
+        expected_windows=window["expected_windows"],
+        segments_partition=window["segments_partition"],
+        segments_first_offset=window["segments_first_offset"],
+    )

@@ -1,0 +1,334 @@
+"""``brrr worker``: the Faust app whose agents turn EEG into results.
+
+::
+
+    eeg.jobs      ──[feed_jobs: the raw file from S3, cut into segments]──> eeg.segments
+    eeg.segments  ──[cut_windows: a StreamWindower per stream, in a table]──> eeg.windows
+    eeg.windows   ──[describe_windows: StreamQC, EEGPT micro-batched]──> eeg.features
+    eeg.features  ──[finish_jobs: count windows in a table; at the end, the recording-level
+                     analysis]──> eeg.window_results, eeg.detections, eeg.progress, eeg.results
+    eeg.results, eeg.detections, eeg.window_results, eeg.progress, eeg.deadletter
+                  ──[the result sink, in the same process]──> PostgreSQL
+
+Each agent is thin: decode, call a processor or a connector, encode, send. A message that
+cannot be decoded or processed goes to ``eeg.deadletter`` with the reason and its bytes, and
+the agent carries on. Delivery is at least once (Faust commits a message's offset after its
+agent is done with it and after the producer flushed what it sent); deterministic ids and
+idempotent upserts make a message delivered twice count once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from psycopg_pool import AsyncConnectionPool
+
+from connectors.cache import TwoLevelCache
+from connectors.db import DatabaseError
+from connectors.kafka_sink import ResultSink, SinkUnavailableError
+from connectors.kafka_topics import (
+    MAX_MESSAGE_BYTES,
+    KafkaUnavailableError,
+    Topics,
+    ensure_topics,
+)
+from connectors.object_store import ObjectStore, ObjectStoreError
+from connectors.settings import Settings
+from processors.errors import EEGError
+from schemas.codec import CodecError, decode, encode
+from schemas.records import AnalysisJob, DeadLetter, EEGSegment, EEGWindow, JobProgress
+from schemas.records import WindowFeatures as WindowFeaturesRecord
+from streams.finish import Finisher, JobWindows
+from streams.jobs import JobFeeder
+from streams.pipeline import ModelCache
+from streams.segments import SegmentError
+from streams.window_analysis import WindowDescriber
+from streams.windowing import RecordingWindowers
+
+log = logging.getLogger("brrr.worker")
+
+#: App id (and consumer group) of the worker, in the settings' Kafka namespace.
+WORKER_APP_ID = "brrr-worker"
+#: Errors a message causes every time it is processed: it goes to the dead letters.
+REFUSED = (CodecError, EEGError, SegmentError, ValueError, KeyError)
+
+
+def faust_broker_url(bootstrap_servers: str) -> str:
+    """Faust's broker URL for a comma-separated bootstrap list."""
+    return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(","))
+
+
+def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
+    """The worker's Faust app, its topics, tables and agents.
+
+    Parameters
+    ----------
+    settings : Settings
+        Kafka, PostgreSQL, S3, the models and the worker's tuning.
+    with_sink : bool
+        Also run the result sink (``brrr db sink``) in the worker's process.
+    """
+    topics = Topics(settings.kafka_namespace)
+    app = faust.App(
+        topics.group(WORKER_APP_ID),
+        broker=faust_broker_url(settings.kafka_bootstrap_servers),
+        store="memory://",  # tables are rebuilt from their changelog topics at start
+        processing_guarantee="at_least_once",
+        topic_partitions=6,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=max(0.5, settings.kafka_session_timeout_s / 5),
+        broker_commit_interval=1.0,
+        producer_max_request_size=MAX_MESSAGE_BYTES,
+        consumer_max_fetch_size=4 * MAX_MESSAGE_BYTES,
+        producer_acks=-1,
+        web_enabled=False,
+        table_standby_replicas=0,
+    )
+    app.conf.table_cleanup_interval = 60.0
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes, value_serializer="raw")
+
+    jobs, segments, windows = topic(topics.jobs), topic(topics.segments), topic(topics.windows)
+    features, deadletter = topic(topics.features), topic(topics.deadletter)
+    window_results, detections = topic(topics.window_results), topic(topics.detections)
+    results, progress = topic(topics.results), topic(topics.progress)
+
+    windower_table = app.Table("windowers", default=None, partitions=6)
+    job_table = app.Table("jobs", default=None, partitions=6)
+
+    models = ModelCache(settings)
+    describer = WindowDescriber(models)
+    windowers = RecordingWindowers(windower_table)
+    finisher = Finisher(settings.kafka_bootstrap_servers, topics.segments, topics.features, models)
+
+    async def send(target: faust.TopicT, schema: str, key: str, record: Any) -> Any:
+        return await target.send(key=key.encode(), value=encode(schema, dict(record)))
+
+    async def refuse(event: faust.types.EventT, agent: str, exc: Exception) -> None:
+        message = event.message
+        code = getattr(exc, "code", type(exc).__name__)
+        log.warning(
+            "%s: %s[%d]@%d to the dead letters (%s: %s)",
+            agent,
+            message.topic,
+            message.partition,
+            message.offset,
+            code,
+            exc,
+        )
+        letter = DeadLetter(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            payload=message.value,
+            agent=agent,
+            error_code=str(code),
+            error=f"{type(exc).__name__}: {exc}",
+            failed_at=datetime.now(UTC),
+        )
+        await deadletter.send(key=message.key, value=encode("DeadLetter", dict(letter)))
+
+    @app.agent(jobs, concurrency=settings.worker_job_concurrency)
+    async def feed_jobs(stream: faust.StreamT) -> None:
+        """Feed each analysis job's file, read from the object store, into the segments."""
+        async for event in stream.events():
+            try:
+                job: AnalysisJob = decode("AnalysisJob", event.value)  # type: ignore[assignment]
+            except REFUSED as exc:
+                await refuse(event, "feed_jobs", exc)
+                continue
+            await feeder.run(job)
+
+    @app.agent(segments)
+    async def cut_windows(stream: faust.StreamT) -> None:
+        """Cut each stream's segments into analysis windows."""
+        async for event in stream.events():
+            try:
+                segment: EEGSegment = decode("EEGSegment", event.value)  # type: ignore[assignment]
+                cut = windowers.push(segment, event.message.partition, event.message.offset)
+            except REFUSED as exc:
+                await refuse(event, "cut_windows", exc)
+                continue
+            for window in cut:
+                await send(windows, "EEGWindow", window["recording_id"], window)
+
+    @app.agent(windows)
+    async def describe_windows(stream: faust.StreamT) -> None:
+        """Check, score and feature every window, EEGPT in micro-batches across recordings."""
+        async for events in stream.take_events(
+            settings.feature_batch_windows, within=settings.feature_batch_wait_s
+        ):
+            batch: list[EEGWindow] = []
+            for event in events:
+                try:
+                    batch.append(decode("EEGWindow", event.value))  # type: ignore[arg-type]
+                except REFUSED as exc:
+                    await refuse(event, "describe_windows", exc)
+            if not batch:
+                continue
+            # Off the event loop: consuming, heartbeats and commits go on while EEGPT runs.
+            try:
+                described = await asyncio.to_thread(describer.describe, batch)
+            except REFUSED as exc:
+                for event in events:
+                    await refuse(event, "describe_windows", exc)
+                continue
+            for record in described:
+                await send(features, "WindowFeatures", record["recording_id"], record)
+
+    @app.agent(features)
+    async def finish_jobs(stream: faust.StreamT) -> None:
+        """Count each job's windows once; when the last is in, analyse the recording."""
+        async for event in stream.events():
+            try:
+                record: WindowFeaturesRecord = decode("WindowFeatures", event.value)  # type: ignore[assignment]
+            except REFUSED as exc:
+                await refuse(event, "finish_jobs", exc)
+                continue
+            if record["job_id"] is None:
+                continue  # a live device: no job to finish
+            stored = job_table.get(record["job_id"])
+            job = (
+                JobWindows.from_json(stored)
+                if stored is not None
+                else JobWindows(
+                    job_id=record["job_id"],
+                    recording_id=record["recording_id"],
+                    analysis_type=record["analysis_type"],
+                    features_partition=event.message.partition,
+                    features_first_offset=event.message.offset,
+                )
+            )
+            if job.done:
+                continue
+            if record["end_of_recording"]:
+                job.end(record)
+            else:
+                job.expected = record["expected_windows"]
+                job.mark(record["window_index"])
+            if job.complete:
+                try:
+                    await finish(job)
+                except REFUSED as exc:
+                    await refuse(event, "finish_jobs", exc)
+                    await feeder.fail(job.job_id, f"{type(exc).__name__}: {exc}")
+                job.done, job.seen_b64 = True, ""
+            elif job.progress - job.reported_progress >= 0.05:
+                await report_progress(job)
+            job_table[job.job_id] = job.to_json()
+
+    async def report_progress(job: JobWindows) -> None:
+        job.reported_progress = job.progress
+        record = JobProgress(
+            job_id=job.job_id,
+            recording_id=job.recording_id,
+            windows_done=job.n_seen,
+            windows_expected=job.n_total or job.expected,
+            progress=job.progress,
+            emitted_at=datetime.now(UTC),
+        )
+        await send(progress, "JobProgress", job.recording_id, record)
+
+    async def finish(job: JobWindows) -> None:
+        segments_read = await finisher.segments_of(job)
+        precomputed = await finisher.features_of(job)
+        done = await asyncio.to_thread(finisher.analyse, job, segments_read, precomputed)
+        key = job.recording_id
+        pending = [await send(window_results, "WindowResult", key, w) for w in done.windows]
+        pending += [await send(detections, "Detection", key, d) for d in done.detections]
+        await asyncio.gather(*pending)  # stored before the result that completes the job
+        await store_result(job.job_id, done.result.to_dict())
+        await send(results, "AnalysisResult", key, done.result_record)
+        log.info(
+            "job %s: analysed %d windows of %s: %s, triage %s, %d events",
+            job.job_id,
+            done.result_record["n_windows"],
+            job.recording_id,
+            "abnormal" if done.result_record["is_abnormal"] else "normal",
+            done.result_record["triage_priority"],
+            len(done.detections),
+        )
+
+    async def send_segment(segment: EEGSegment) -> None:
+        await send(segments, "EEGSegment", segment["recording_id"], segment)
+
+    async def store_result(job_id: str, document: dict[str, Any]) -> None:
+        file_id = await _file_of(connections.pool, job_id)
+        try:
+            if file_id is not None:
+                await asyncio.to_thread(connections.cache.put_result, job_id, file_id, document)
+            else:
+                await asyncio.to_thread(connections.store.put_result, job_id, document)
+        except ObjectStoreError as exc:  # PostgreSQL still gets the whole document
+            log.error("job %s: result not stored in S3 (%s)", job_id, exc)
+
+    connections = WorkerConnections(settings)
+    feeder = JobFeeder(settings, connections.pool, connections.store, send_segment)
+
+    @app.task
+    async def open_connections() -> None:
+        await connections.pool.open(wait=False)
+
+    if with_sink:
+
+        @app.task
+        async def run_sink() -> None:
+            """The result sink, in the worker's process: outputs to PostgreSQL."""
+            while True:
+                try:
+                    async with ResultSink(settings) as sink:
+                        log.info("result sink: consuming %s", ", ".join(sink.topics))
+                        await sink.run(asyncio.Event())
+                except (DatabaseError, SinkUnavailableError) as exc:
+                    log.error("result sink: %s; retrying in 5 s", exc)
+                    await asyncio.sleep(5)
+
+    return app
+
+
+class WorkerConnections:
+    """PostgreSQL, S3 and Redis clients the agents share (they connect on first use)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.pool = AsyncConnectionPool(
+            settings.postgres_url,
+            min_size=1,
+            max_size=settings.worker_job_concurrency + 2,
+            kwargs={"autocommit": True, "connect_timeout": 5},
+            open=False,
+        )
+        self.store = ObjectStore.from_settings(settings)
+        self.cache = TwoLevelCache(self.store, settings.redis_url)
+
+
+async def _file_of(pool: AsyncConnectionPool, job_id: str) -> str | None:
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT file_id::text FROM analysis_jobs WHERE job_id = %s", (job_id,)
+        )
+        row = await cur.fetchone()
+    return row[0] if row else None
+
+
+def run_worker(settings: Settings, *, with_sink: bool = True, loglevel: str = "INFO") -> None:
+    """Run the worker until interrupted (Ctrl-C or SIGTERM stop it cleanly)."""
+    topics = Topics(settings.kafka_namespace)
+    while True:  # the agents' topics must exist before Faust subscribes to them
+        try:
+            ensure_topics(settings.kafka_bootstrap_servers, topics.partitions)
+            break
+        except KafkaUnavailableError as exc:
+            log.error("%s; retrying in 5 s", exc)
+            time.sleep(5)
+    app = create_app(settings, with_sink=with_sink)
+    worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)
+    worker.execute_from_commandline()
