@@ -80,7 +80,13 @@ class JobWindows:
 
     @property
     def complete(self) -> bool:
-        return self.n_total is not None and self.n_seen >= self.n_total
+        """The end marker is in and so is every window before it."""
+        if self.n_total is None or self.n_seen < self.n_total:
+            return False
+        seen = np.unpackbits(
+            np.frombuffer(base64.b64decode(self.seen_b64), np.uint8), bitorder="little"
+        )
+        return bool(seen[: self.n_total].all()) and seen.size >= self.n_total
 
     @property
     def progress(self) -> float:
