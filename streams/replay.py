@@ -89,7 +89,7 @@ def file_id_of(data: bytes) -> str:
 def worker_members(settings: Settings, timeout_s: float = 5.0) -> int | None:
     """How many workers are in the worker's consumer group now (None: Kafka did not say)."""
     group = Topics(settings.kafka_namespace).group(WORKER_APP_ID)
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers, "log_level": 3})
     try:
         future = admin.describe_consumer_groups([group], request_timeout=timeout_s)[group]
         return len(future.result(timeout=timeout_s).members)

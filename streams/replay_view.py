@@ -34,11 +34,40 @@ async def run_replay(
     timeout_s: float | None,
     quiet: bool,
 ) -> int:
-    """Replay the files; returns the exit code (0: every job completed)."""
+    """Replay the files, print the table; returns the exit code (0: every job completed)."""
     files = collect_files(paths)
     if not files:
         click.echo("error: no EDF/BDF files found in " + ", ".join(map(str, paths)), err=True)
         return 2
+    outcomes, skips = await replay_and_follow(
+        settings, files, analysis_type=analysis_type, speed=speed, timeout_s=timeout_s, quiet=quiet
+    )
+    click.echo(format_table(outcomes, skips))
+    if not outcomes:
+        return 2
+    return 0 if all(o.state is not None and o.state.status == "completed" for o in outcomes) else 1
+
+
+async def run_follow(
+    settings: Settings, files: list[Path], *, analysis_type: AnalysisType, speed: str
+) -> list[FileOutcome]:
+    """Replay files and follow them with progress bars (the demo's replay)."""
+    outcomes, _skips = await replay_and_follow(
+        settings, files, analysis_type=analysis_type, speed=speed, timeout_s=None, quiet=False
+    )
+    return outcomes
+
+
+async def replay_and_follow(
+    settings: Settings,
+    files: list[Path],
+    *,
+    analysis_type: AnalysisType,
+    speed: str,
+    timeout_s: float | None,
+    quiet: bool,
+) -> tuple[list[FileOutcome], list[SkippedFile]]:
+    """Submit the files as jobs, say so, then follow them to their end."""
 
     def skipped(skip: SkippedFile) -> None:
         click.echo(f"skipped {skip.path}: {skip.reason}", err=True)
@@ -52,17 +81,15 @@ async def run_replay(
         f"{speed}); {len(skips)} skipped"
     )
     if not replayed:
-        return 2
-    members = await asyncio.to_thread(worker_members, settings)
-    if members == 0:
+        return [], skips
+    if await asyncio.to_thread(worker_members, settings) == 0:
         click.echo(
             "warning: no worker is consuming the jobs; start one with `brrr worker` "
             "(the jobs wait in Kafka until then)",
             err=True,
         )
     outcomes = await _follow_with_bars(settings, replayed, timeout_s=timeout_s, quiet=quiet)
-    click.echo(format_table(outcomes, skips))
-    return 0 if all(o.state is not None and o.state.status == "completed" for o in outcomes) else 1
+    return outcomes, skips
 
 
 async def _follow_with_bars(

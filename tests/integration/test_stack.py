@@ -442,8 +442,8 @@ def test_compose_file_has_the_stack_and_the_project_services() -> None:
     assert "BRRR_POSTGRES_URL: postgresql://brrr:brrr@postgres:5432/brrr" in env
     assert "BRRR_REDIS_URL: redis://redis:6379/0" in env
     assert "BRRR_S3_ENDPOINT: s3:7070" in env
-    # The worker is the result sink for now; each command is one the brrr CLI really has.
-    for name, command in (("worker", ["db", "sink"]), ("api", ["api"])):
+    # The worker runs the agents and the sink; each command is one the brrr CLI really has.
+    for name, command in (("worker", ["worker"]), ("api", ["api"])):
         assert "build: ." in services[name]
         assert f"command: {json.dumps(command)}" in services[name]
         assert "<<: *brrr-env" in services[name]
