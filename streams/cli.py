@@ -196,6 +196,13 @@ def bench_eegpt(args: tuple[str, ...]) -> None:
     _run_bench_script("eegpt", args)
 
 
+@bench.command("streams", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_streams(args: tuple[str, ...]) -> None:
+    """Replay through Kafka vs analyze in one process; two workers; worker memory."""
+    _run_bench_script("streams", args)
+
+
 @main.group()
 def probe() -> None:
     """The abnormality probe: a linear classifier on EEGPT features."""

@@ -242,3 +242,20 @@ def test_old_payload_decodes_with_the_new_default(tmp_path) -> None:
     writer = new.by_id[version_id]
     decoded = codec._read(payload, writer, new.resolve("Detection"))
     assert decoded == {**record, "montage": "referential"}
+
+
+def test_analysis_types_are_defined_once_and_match_the_processors() -> None:
+    """The vocabulary lives in the AnalysisType enum of AnalysisResult; the other records
+    refer to it by name, and processors.analyze (which may not import schemas) agrees."""
+    from processors.analyze import ANALYSIS_TYPES
+
+    definitions = [
+        path.name
+        for path in SCHEMA_DIR.glob("*.avsc")
+        if "brrr.eeg.AnalysisType" in _named_types(json.loads(path.read_text()), {})
+    ]
+    assert definitions == ["brrr.eeg.AnalysisResult.avsc"]
+    assert typing.get_args(records.AnalysisType) == ANALYSIS_TYPES
+    for name in ("AnalysisJob", "EEGSegment", "EEGWindow", "WindowFeatures"):
+        text = (SCHEMA_DIR / f"brrr.eeg.{name}.avsc").read_text()
+        assert '"brrr.eeg.AnalysisType"' in text, name

@@ -1,0 +1,234 @@
+"""Benchmark of the stream worker: replay through Kafka against ``analyze`` in one process.
+
+Measured in one run on this machine, screening with int8 EEGPT (seeded random weights:
+the speed of the real architecture, as no checkpoint can be downloaded here):
+
+1. in-process throughput: ``analyze`` of each file, one after the other (hours of 19-channel
+   EEG analysed per minute of wall time);
+2. the same files replayed through Kafka to one worker process (``brrr replay --speed max``,
+   wall time from the first job sent to the last job completed), and the ratio to 1: the
+   cost of streaming;
+3. the same with two worker processes sharing the partitions;
+4. one worker's resident memory while it replays ``--files`` files: peak, and the growth
+   from the 5th completed file to the last.
+
+The stack must be up (``brrr stack up``). Each run uses a Kafka namespace of its own.
+Figures go to stdout and ``bench/results/streams.json``; nothing is asserted (targets:
+ratio >= 0.9, memory growth < 5 %).
+
+Usage: ``python bench/bench_streams.py [--files 20] [--minutes 20] [--throughput-files 4]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+WORKER_ENV = {"BRRR_ALLOW_RANDOM_WEIGHTS": "true", "BRRR_EEGPT_INT8": "true"}
+
+
+def write_files(out_dir: Path, n: int, minutes: float) -> list[Path]:
+    """``n`` abnormal 19-channel recordings (a seizure, spikes, periodic discharges), so the
+    event detectors run too."""
+    from processors.synthetic import InjectedEvent, generate_eeg
+
+    paths = []
+    duration_s = minutes * 60.0
+    for i in range(n):
+        events = [
+            InjectedEvent("seizure", onset_s=duration_s * 0.3, duration_s=40.0),
+            InjectedEvent("lpd", onset_s=duration_s * 0.6, duration_s=30.0),
+            *[
+                InjectedEvent("spike", onset_s=duration_s * (0.02 + 0.03 * k), duration_s=0.05)
+                for k in range(8)
+            ],
+        ]
+        eeg = generate_eeg(duration_s, events=events, seed=1000 + i)
+        paths.append(Path(eeg.write_edf(out_dir / f"bench_{i:02d}.edf")))
+    return paths
+
+
+def in_process(paths: list[Path]) -> dict[str, Any]:
+    """``analyze`` screening with int8 EEGPT on each file in this process."""
+    os.environ.update(WORKER_ENV)
+    from connectors.settings import Settings
+    from processors.analyze import analyze
+    from processors.io import read_recording
+    from streams.pipeline import ModelCache
+
+    models = ModelCache(Settings())
+    hours, t0 = 0.0, time.perf_counter()
+    for path in paths:
+        recording = read_recording(path)
+        analyze(recording, "screening", models.options_for(recording.ch_names, "screening"))
+        hours += recording.duration_s / 3600
+    wall_s = time.perf_counter() - t0
+    return {
+        "files": len(paths),
+        "hours": hours,
+        "wall_s": wall_s,
+        "h_per_min": hours / (wall_s / 60),
+    }
+
+
+class Workers:
+    """Worker processes in a namespace of their own, sampled for memory."""
+
+    def __init__(self, n: int, log_dir: Path) -> None:
+        self.namespace = f"bench-{uuid.uuid4().hex[:8]}"
+        env = {
+            **os.environ,
+            **WORKER_ENV,
+            "BRRR_KAFKA_NAMESPACE": self.namespace,
+            "PYTHONPATH": str(REPO),
+        }
+        self.logs = [log_dir / f"{self.namespace}-{i}.log" for i in range(n)]
+        self.procs = []
+        for log in self.logs:
+            with log.open("w") as out:
+                self.procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "streams.cli", "worker"],
+                        cwd=REPO,
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        deadline = time.monotonic() + 120
+        while not all("Worker ready" in log.read_text() for log in self.logs):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
+                raise SystemExit("a worker did not start: see " + ", ".join(map(str, self.logs)))
+            time.sleep(0.5)
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        handles = [psutil.Process(p.pid) for p in self.procs]
+        while not self._stop.is_set():
+            try:
+                rss = sum(h.memory_info().rss for h in handles)
+            except psutil.Error:
+                return
+            self.samples.append((time.monotonic(), rss))
+            time.sleep(0.5)
+
+    def rss_at(self, t: float) -> int:
+        before = [rss for ts, rss in self.samples if ts <= t]
+        return before[-1] if before else self.samples[0][1]
+
+    def stop(self) -> None:
+        self._stop.set()
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def through_kafka(paths: list[Path], n_workers: int, log_dir: Path) -> dict[str, Any]:
+    """Replay the files to ``n_workers`` workers; wall time, throughput, memory per file."""
+    from connectors.settings import Settings
+    from streams.replay import follow, submit
+
+    workers = Workers(n_workers, log_dir)
+    settings = Settings(kafka_namespace=workers.namespace)
+    done_at: dict[str, float] = {}
+
+    def on_state(item: Any, state: Any) -> None:
+        if state.is_finished and item.job_id not in done_at:
+            done_at[item.job_id] = time.monotonic()
+
+    try:
+        t0 = time.monotonic()
+        replayed, _ = asyncio.run(submit(settings, paths, analysis_type="screening", speed="max"))
+        outcomes = asyncio.run(follow(settings, replayed, on_state=on_state, poll_s=0.25))
+        wall_s = time.monotonic() - t0
+    finally:
+        workers.stop()
+    failed = [
+        o.replayed.path.name for o in outcomes if o.state is None or o.state.status != "completed"
+    ]
+    hours = sum(r.duration_s for r in replayed) / 3600
+    finished = sorted(done_at.values())
+    rss_mb = [workers.rss_at(t) / 2**20 for t in finished]
+    return {
+        "workers": n_workers,
+        "files": len(paths),
+        "failed": failed,
+        "hours": hours,
+        "wall_s": wall_s,
+        "h_per_min": hours / (wall_s / 60),
+        "peak_rss_mb": max(rss for _, rss in workers.samples) / 2**20,
+        "rss_mb_after_each_file": [round(r, 1) for r in rss_mb],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=20, help="files of the memory run")
+    parser.add_argument("--minutes", type=float, default=20.0, help="length of each file")
+    parser.add_argument("--throughput-files", type=int, default=4, help="files of the ratio runs")
+    args = parser.parse_args()
+    RESULTS_DIR.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="brrr-bench-streams-") as tmp:
+        tmp_dir = Path(tmp)
+        paths = write_files(tmp_dir, max(args.files, args.throughput_files), args.minutes)
+        subset = paths[: args.throughput_files]
+        print(f"{len(paths)} files of {args.minutes:g} min, 19 channels, 256 Hz", flush=True)
+        one_process = in_process(subset)
+        print(f"in one process: {one_process['h_per_min']:.3f} h of EEG per minute", flush=True)
+        one = through_kafka(subset, 1, tmp_dir)
+        print(f"one worker:     {one['h_per_min']:.3f} h/min", flush=True)
+        two = through_kafka(subset, 2, tmp_dir)
+        print(f"two workers:    {two['h_per_min']:.3f} h/min", flush=True)
+        memory = through_kafka(paths[: args.files], 1, tmp_dir)
+    after = memory["rss_mb_after_each_file"]
+    growth = (after[-1] - after[4]) / after[4] if len(after) >= 5 else None
+    figures = {
+        "files_minutes": args.minutes,
+        "in_process": one_process,
+        "one_worker": one,
+        "two_workers": two,
+        "ratio_one_worker": one["h_per_min"] / one_process["h_per_min"],
+        "ratio_two_workers": two["h_per_min"] / one_process["h_per_min"],
+        "memory_run": memory,
+        "memory_growth_5th_to_last": growth,
+    }
+    (RESULTS_DIR / "streams.json").write_text(json.dumps(figures, indent=2))
+    print()
+    print(f"{'what':<44} {'figure':>12}")
+    print(f"{'in one process (h of EEG per min)':<44} {one_process['h_per_min']:>12.3f}")
+    print(f"{'through Kafka, one worker (h/min)':<44} {one['h_per_min']:>12.3f}")
+    print(f"{'  ratio to one process (target >= 0.9)':<44} {figures['ratio_one_worker']:>12.2f}")
+    print(f"{'through Kafka, two workers (h/min)':<44} {two['h_per_min']:>12.3f}")
+    print(f"{'  ratio to one process':<44} {figures['ratio_two_workers']:>12.2f}")
+    print(f"{'worker peak RSS over the memory run (MB)':<44} {memory['peak_rss_mb']:>12.0f}")
+    if growth is not None:
+        print(f"{'RSS growth 5th -> last file (target < 5 %)':<44} {100 * growth:>11.1f}%")
+    print(f"files of the memory run: {len(after)}, failed: {memory['failed'] or 'none'}")
+    print(f"written to {RESULTS_DIR / 'streams.json'}")
+
+
+if __name__ == "__main__":
+    main()
