@@ -91,9 +91,24 @@ class JobFeeder:
         self.pool = pool
         self.store = store
         self.send_segment = send_segment
+        self._running: set[str] = set()
 
     async def run(self, job: AnalysisJob) -> None:
-        """Feed one job until it is completed or failed, retrying interrupted attempts."""
+        """Feed one job until it is completed or failed, retrying interrupted attempts.
+
+        A job this worker is already feeding (its message delivered again after a
+        rebalance) is left to the feed in progress.
+        """
+        if job["job_id"] in self._running:
+            log.info("job %s: already being fed by this worker", job["job_id"])
+            return
+        self._running.add(job["job_id"])
+        try:
+            await self._run(job)
+        finally:
+            self._running.discard(job["job_id"])
+
+    async def _run(self, job: AnalysisJob) -> None:
         job_id = job["job_id"]
         reason: str | None = None
         while True:

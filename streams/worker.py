@@ -26,10 +26,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from connectors.cache import TwoLevelCache
 from connectors.db import DatabaseError
+from connectors.db.jobs import claim_stalled_jobs
 from connectors.kafka_sink import ResultSink, SinkUnavailableError
 from connectors.kafka_topics import (
     MAX_MESSAGE_BYTES,
@@ -90,6 +92,10 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
         producer_acks=-1,
         web_enabled=False,
         table_standby_replicas=0,
+        # A job's message stays unacknowledged while its job runs (see streams.jobs); a
+        # rebalance must not wait for it (the job is fed again by the partition's new owner,
+        # and every record it produces is idempotent downstream).
+        stream_wait_empty=False,
     )
     app.conf.table_cleanup_interval = 60.0
 
@@ -277,6 +283,34 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     @app.task
     async def open_connections() -> None:
         await connections.pool.open(wait=False)
+
+    @app.timer(interval=max(5.0, settings.job_stall_timeout_s / 4))
+    async def requeue_stalled_jobs() -> None:
+        """Queue again the jobs whose worker died without another picking them up."""
+        try:
+            async with connections.pool.connection(timeout=5) as conn:
+                stalled = await claim_stalled_jobs(conn, stalled_for_s=settings.job_stall_timeout_s)
+        except (psycopg.Error, TimeoutError) as exc:
+            log.error("stalled jobs not checked: PostgreSQL does not answer (%s)", exc)
+            return
+        for job in stalled:
+            log.warning(
+                "job %s: no progress for %g s; queued again",
+                job.job_id,
+                settings.job_stall_timeout_s,
+            )
+            record = AnalysisJob(
+                job_id=job.job_id,
+                file_id=job.file_id,
+                object_key=job.object_key,
+                analysis_type=job.analysis_type,  # type: ignore[typeddict-item]
+                options={},
+                priority="normal",
+                batch_id=job.batch_id,
+                owner=None,
+                submitted_at=datetime.now(UTC),
+            )
+            await send(jobs, "AnalysisJob", job.job_id, record)
 
     if with_sink:
 

@@ -270,3 +270,42 @@ async def fail_job(conn: AsyncConnection, job_id: str, error: str) -> None:
         """,
         (error, job_id),
     )
+
+
+@dataclass(frozen=True)
+class StalledJob:
+    """A job left ``processing`` without progress: what it takes to queue it again."""
+
+    job_id: str
+    file_id: str
+    object_key: str
+    analysis_type: str
+    batch_id: str | None
+
+
+async def claim_stalled_jobs(
+    conn: AsyncConnection, *, stalled_for_s: float, limit: int = 20
+) -> list[StalledJob]:
+    """Jobs ``processing`` with no update for ``stalled_for_s`` (their worker died and no
+    other picked them up), claimed by touching them, so that one worker of many queues
+    each again, once per stall period."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """
+            UPDATE analysis_jobs j
+               SET updated_at = now()
+              FROM uploaded_files f
+             WHERE j.file_id = f.file_id
+               AND j.job_id IN (
+                   SELECT job_id FROM analysis_jobs
+                    WHERE status = 'processing'
+                      AND updated_at < now() - make_interval(secs => %s)
+                    ORDER BY updated_at
+                    LIMIT %s
+                    FOR UPDATE SKIP LOCKED)
+            RETURNING j.job_id::text, j.file_id::text, f.object_key, j.analysis_type,
+                      j.batch_id::text
+            """,
+            (stalled_for_s, limit),
+        )
+        return [StalledJob(**row) for row in await cur.fetchall()]

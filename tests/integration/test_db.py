@@ -89,7 +89,7 @@ def test_two_workers_migrating_at_once_do_not_race(fresh_db: str) -> None:
     applied = sorted(v for r in reports for v in r.applied)
     assert applied == [m.version for m in discover("partitioned")]  # each once, no error
     with psycopg.connect(fresh_db) as conn:
-        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 3
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(applied)
 
 
 @pytest.fixture
@@ -116,7 +116,8 @@ def unprivileged_db(stack: Settings) -> Iterator[str]:
 
 def test_without_pg_partman_partitions_are_made_natively(unprivileged_db: str) -> None:
     report = migrate(unprivileged_db)
-    assert report.backend == "partitioned" and report.applied == [1, 2, 3]
+    assert report.backend == "partitioned"
+    assert report.applied == [m.version for m in discover("partitioned")] == [1, 2, 3, 4]
     with psycopg.connect(unprivileged_db) as conn:
         assert (
             conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_partman'").fetchone()
@@ -199,6 +200,8 @@ def test_timescaledb_variant_defines_the_same_tables(stack: Settings) -> None:
             )
             conn.execute(migrations[1].path.read_text())
             conn.execute(body)
+            for later in (m for v, m in sorted(migrations.items()) if v > 3 and m.path):
+                conn.execute(later.path.read_text())  # the migrations both variants share
             made = dict(conn.execute("SELECT tbl, col FROM hypertables").fetchall())
             timescale_schema = columns_and_keys(conn)
         migrate(partitioned_url)

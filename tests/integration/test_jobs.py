@@ -87,3 +87,36 @@ def test_replay_skips_an_unreadable_file_and_says_no_worker_is_consuming(
     table = output.split("events", 1)[1]
     assert "good.edf" in table and "queued" in table
     assert good.exists()
+
+
+def test_a_stalled_job_is_claimed_by_one_worker_once_per_stall_period(stack: Settings) -> None:
+    from connectors.db.jobs import claim_stalled_jobs, register_upload
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with await psycopg.AsyncConnection.connect(
+            stack.postgres_url, autocommit=True
+        ) as conn:
+            file_id, job_id = str(uuid.uuid4()), str(uuid.uuid4())
+            await register_upload(
+                conn,
+                file_id=file_id,
+                filename="x.edf",
+                object_key=f"raw/{file_id}/x.edf",
+                sha256="0" * 64,
+                size_bytes=1,
+            )
+            await create_job(conn, job_id=job_id, analysis_type="quick", file_id=file_id)
+            await begin_attempt(conn, job_id, max_retries=3)
+            await conn.execute(
+                "UPDATE analysis_jobs SET updated_at = now() - interval '10 minutes' "
+                "WHERE job_id = %s",
+                (job_id,),
+            )
+            first = await claim_stalled_jobs(conn, stalled_for_s=300)
+            second = await claim_stalled_jobs(conn, stalled_for_s=300)
+            mine = [j.job_id for j in first if j.job_id == job_id]
+            assert all(j.object_key.startswith("raw/") for j in first)
+            return mine, [j.job_id for j in second if j.job_id == job_id]
+
+    first, second = asyncio.run(scenario())
+    assert first and not second
