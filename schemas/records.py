@@ -8,12 +8,14 @@
 from datetime import datetime
 from typing import Literal, NotRequired, TypedDict
 
+AlertStatus = Literal["onset", "ended"]
 AnalysisType = Literal["quick", "screening", "comprehensive"]
 EventType = Literal["epileptiform", "PLED", "GPED", "seizure", "artifact", "burst_suppression"]
 JobPriority = Literal["low", "normal", "high"]
 ResultStatus = Literal["completed", "failed"]
 SampleEncoding = Literal["float32", "int16"]
 TriagePriority = Literal["routine", "expedite", "urgent"]
+UrgentFinding = Literal["seizure", "PLED", "GPED", "burst_suppression", "sustained_abnormal", "discharge_rate"]
 
 
 class AnalysisJob(TypedDict):
@@ -169,6 +171,10 @@ class EEGSegment(TypedDict):
     """Format of the source file (edf, bdf, fif) or null for a device."""
     set_aside_channels: NotRequired[list[str]]
     """Channels of the source that are not scalp EEG and were not carried."""
+    device_id: NotRequired[str | None]
+    """Bedside device streaming the recording; null for a file."""
+    patient_ref: NotRequired[str | None]
+    """Keyed HMAC of the patient identifier (connectors.db.jobs.patient_reference), never a name; null when unknown."""
 
 
 class EEGWindow(TypedDict):
@@ -204,6 +210,10 @@ class EEGWindow(TypedDict):
     """Partition of eeg.segments holding the recording's segments."""
     segments_first_offset: int
     """Offset of the attempt's first segment in that partition: where the recording can be read back from."""
+    device_id: NotRequired[str | None]
+    """Bedside device streaming the recording; null for a file."""
+    patient_ref: NotRequired[str | None]
+    """Keyed HMAC of the patient identifier (connectors.db.jobs.patient_reference), never a name; null when unknown."""
 
 
 class JobProgress(TypedDict):
@@ -221,6 +231,37 @@ class JobProgress(TypedDict):
     """Share of the job done, 0 to 1 (the last share is the recording-level analysis)."""
     emitted_at: datetime
     """When the worker emitted it, UTC."""
+
+
+class UrgentAlert(TypedDict):
+    """An urgent finding on a live recording (topic eeg.alerts.urgent, key recording_id): one alert when an episode's evidence is complete, then an update when it ends. alert_id names the episode, so a message delivered twice is the same alert."""
+
+    alert_id: str
+    """Deterministic UUID of the episode (recording, finding, onset)."""
+    status: AlertStatus
+    """What this message says of the episode."""
+    recording_id: str
+    """Live recording (the Kafka key)."""
+    device_id: NotRequired[str | None]
+    """Bedside device."""
+    patient_ref: NotRequired[str | None]
+    """Keyed HMAC of the patient identifier, never a name."""
+    finding: UrgentFinding
+    """The urgent finding."""
+    onset_s: float
+    """Onset, seconds from the recording's first sample."""
+    onset_time: NotRequired[datetime | None]
+    """Onset on the device clock, UTC, when the device gave its time."""
+    end_s: NotRequired[float | None]
+    """On an ended update: when the episode ended, seconds from the first sample."""
+    confidence: float
+    """Confidence of the finding, 0 to 1."""
+    evidence_window: int
+    """Index of the window that completed the evidence (or, when ended, the first window without it)."""
+    evidence_end_s: float
+    """End of that window, seconds from the first sample: where the evidence was complete."""
+    emitted_at: datetime
+    """When the worker emitted the alert, UTC."""
 
 
 class WindowFeatures(TypedDict):
@@ -264,6 +305,10 @@ class WindowFeatures(TypedDict):
     """Partition of eeg.segments holding the recording's segments."""
     segments_first_offset: int
     """Offset of the attempt's first segment in that partition."""
+    device_id: NotRequired[str | None]
+    """Bedside device streaming the recording; null for a file."""
+    patient_ref: NotRequired[str | None]
+    """Keyed HMAC of the patient identifier (connectors.db.jobs.patient_reference), never a name; null when unknown."""
 
 
 class WindowResult(TypedDict):

@@ -19,6 +19,9 @@ from processors.preprocessing import window_start_sample
 from processors.types import WINDOW_S, WINDOW_SAMPLES, Recording, WindowBatch
 from schemas.records import AnalysisType, EEGSegment, EEGWindow
 
+#: int16 code of a sample a device could not measure (a lead off): decoded as NaN.
+NAN_COUNT = -32768
+
 #: Largest samples payload of one segment; a segment is shortened below this (many channels
 #: at a high rate) to stay far under Kafka's message limit.
 MAX_SEGMENT_BYTES = 1024 * 1024
@@ -62,7 +65,9 @@ def segment_samples_uv(segment: EEGSegment) -> np.ndarray:
             f"{scale.size} scales for {n_ch} channels: send one scale_uv per channel"
         )
     counts = np.frombuffer(segment["samples"], dtype="<i2").reshape(n_ch, n)
-    return counts.astype(np.float32) * scale[:, None]
+    samples = counts.astype(np.float32) * scale[:, None]
+    samples[counts == NAN_COUNT] = np.nan  # the device could not measure (lead off)
+    return samples
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ class JobContext:
     job_id: str | None
     attempt: int
     analysis_type: AnalysisType
+    device_id: str | None = None
+    patient_ref: str | None = None
 
 
 def segment_file(
@@ -117,6 +124,8 @@ def segment_file(
             expected_samples=n_total,
             source_format=recording.file_format,
             set_aside_channels=list(recording.set_aside),
+            device_id=None,
+            patient_ref=None,
         )
 
 
@@ -192,6 +201,8 @@ def window_records(
             expected_windows=expected_windows,
             segments_partition=position.partition,
             segments_first_offset=position.first_offset,
+            device_id=context.device_id,
+            patient_ref=context.patient_ref,
         )
         for i in range(batch.n_windows)
     ]
@@ -217,6 +228,8 @@ def end_marker(
         expected_windows=n_windows_total,
         segments_partition=position.partition,
         segments_first_offset=position.first_offset,
+        device_id=context.device_id,
+        patient_ref=context.patient_ref,
     )
 
 

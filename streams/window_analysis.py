@@ -185,4 +185,6 @@ def _features_record(
         expected_windows=window["expected_windows"],
         segments_partition=window["segments_partition"],
         segments_first_offset=window["segments_first_offset"],
+        device_id=window["device_id"],
+        patient_ref=window["patient_ref"],
     )

@@ -12,9 +12,13 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import MutableMapping
+from datetime import timedelta
 from typing import Any
 
+import numpy as np
+
 from processors.preprocessing import StreamWindower
+from schemas.codec import decode, encode
 from schemas.records import EEGSegment, EEGWindow
 from streams.segments import (
     JobContext,
@@ -52,15 +56,15 @@ class RecordingWindowers:
         Raises
         ------
         processors.errors.EEGError, streams.segments.SegmentError
-            A segment the windower refuses (another rate, NaN samples, wrong shape): the
-            agent sends it to the dead letters.
+            A segment the windower refuses (another rate, NaN samples in a file, wrong
+            shape): the agent sends it to the dead letters.
         """
         key = segment_stream_key(segment)
         stored = self.table.get(key)
         if stored is not None and segment["attempt"] < stored["attempt"]:
             return []  # a stale attempt's segment, delivered late
         if stored is None or segment["attempt"] > stored["attempt"]:
-            if segment["sequence"] != 0:
+            if segment["sequence"] != 0 and segment["job_id"] is not None:
                 log.warning(
                     "stream %s: segment %d arrived with no windowing state (recording already "
                     "finished, or its state was lost); ignored",
@@ -68,41 +72,168 @@ class RecordingWindowers:
                     segment["sequence"],
                 )
                 return []
-            windower = StreamWindower(
-                segment["ch_names"], segment["sfreq_hz"], recording_start=segment["start_time"]
-            )
-            position = LogPosition(partition, offset)
+            state = _new_stream(segment, partition, offset)
         else:
-            windower = StreamWindower.from_state(_unpack(stored["windower"]))
-            position = LogPosition(stored["partition"], stored["first_offset"])
-        context = JobContext(segment["job_id"], segment["attempt"], segment["analysis_type"])
-        expected = (
-            expected_windows_of(segment["expected_samples"], segment["sfreq_hz"])
-            if segment["expected_samples"] is not None
-            else None
-        )
-        batch = windower.push(
-            segment_samples_uv(segment), segment["first_sample"], sfreq_hz=segment["sfreq_hz"]
-        )
+            state = _restore(stored)
         out = (
-            window_records(batch, context, segment["recording_id"], position, expected)
-            if batch is not None
-            else []
+            self._push_live(state, segment)
+            if segment["job_id"] is None
+            else self._push_in_order(state, segment)
         )
         if segment["is_last"]:
             out.append(
-                end_marker(context, segment["recording_id"], position, windower.next_window_index)
+                end_marker(
+                    state.context,
+                    segment["recording_id"],
+                    state.position,
+                    state.windower.next_window_index,
+                )
             )
             if key in self.table:
                 del self.table[key]
         else:
-            self.table[key] = {
-                "attempt": segment["attempt"],
-                "partition": position.partition,
-                "first_offset": position.first_offset,
-                "windower": _pack(windower.to_state()),
-            }
+            self.table[key] = state.to_value()
         return out
+
+    def _push_in_order(self, state: _Stream, segment: EEGSegment) -> list[EEGWindow]:
+        batch = state.windower.push(
+            segment_samples_uv(segment), segment["first_sample"], sfreq_hz=segment["sfreq_hz"]
+        )
+        if batch is None:
+            return []
+        return window_records(
+            batch, state.context, segment["recording_id"], state.position, state.expected
+        )
+
+    def _push_live(self, state: _Stream, segment: EEGSegment) -> list[EEGWindow]:
+        """A live device's segment: out-of-order ones wait (up to REORDER_SEGMENTS) for the
+        one before them; a lead off (NaN) becomes a flat channel that quality control reports
+        as bad; a gap is recorded and windowing starts again after it."""
+        windower = state.windower
+        if segment["first_sample"] + segment["n_samples"] <= windower.next_sample:
+            return []  # delivered twice, or late after a gap was declared
+        if segment["first_sample"] > windower.next_sample:
+            state.ahead[segment["first_sample"]] = encode("EEGSegment", dict(segment))
+            if len(state.ahead) <= REORDER_SEGMENTS:
+                return []
+        else:
+            state.ahead[segment["first_sample"]] = encode("EEGSegment", dict(segment))
+        out: list[EEGWindow] = []
+        while state.ahead:
+            first = min(state.ahead)
+            fits = first <= windower.next_sample
+            if not fits and len(state.ahead) <= REORDER_SEGMENTS:
+                break
+            waiting: EEGSegment = decode("EEGSegment", state.ahead.pop(first))  # type: ignore[assignment]
+            if not fits:
+                gap = (windower.next_sample / windower.sfreq_hz, first / windower.sfreq_hz)
+                state.gaps.append([round(gap[0], 3), round(gap[1], 3)])
+                log.warning(
+                    "live recording %s: gap from %.1f s to %.1f s (%.1f s missing); "
+                    "windowing starts again after it",
+                    segment["recording_id"],
+                    gap[0],
+                    gap[1],
+                    gap[1] - gap[0],
+                )
+            samples = segment_samples_uv(waiting)
+            lead_off = np.isnan(samples)
+            if lead_off.any():
+                names = [waiting["ch_names"][i] for i in np.flatnonzero(lead_off.any(axis=1))]
+                state.lead_off = sorted(set(state.lead_off) | set(names))
+                samples = np.where(lead_off, 0.0, samples)  # a flat channel for QC to flag
+            batch = windower.push(samples, first, sfreq_hz=waiting["sfreq_hz"])
+            if batch is not None:
+                out += window_records(
+                    batch, state.context, segment["recording_id"], state.position, None
+                )
+        return out
+
+
+#: Segments a live stream may run ahead of a missing one before the gap is declared.
+REORDER_SEGMENTS = 3
+
+
+class _Stream:
+    """One stream's windowing state (see :class:`RecordingWindowers`)."""
+
+    def __init__(
+        self,
+        windower: StreamWindower,
+        context: JobContext,
+        position: LogPosition,
+        expected: int | None,
+        *,
+        ahead: dict[int, bytes] | None = None,
+        gaps: list[list[float]] | None = None,
+        lead_off: list[str] | None = None,
+    ) -> None:
+        self.windower = windower
+        self.context = context
+        self.position = position
+        self.expected = expected
+        self.ahead = ahead or {}
+        self.gaps = gaps or []
+        self.lead_off = lead_off or []
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "attempt": self.context.attempt,
+            "context": [
+                self.context.job_id,
+                self.context.attempt,
+                self.context.analysis_type,
+                self.context.device_id,
+                self.context.patient_ref,
+            ],
+            "partition": self.position.partition,
+            "first_offset": self.position.first_offset,
+            "expected": self.expected,
+            "windower": _pack(self.windower.to_state()),
+            "ahead": {str(k): base64.b64encode(v).decode() for k, v in self.ahead.items()},
+            "gaps": self.gaps[-50:],
+            "lead_off": self.lead_off,
+        }
+
+
+def _new_stream(segment: EEGSegment, partition: int, offset: int) -> _Stream:
+    live = segment["job_id"] is None
+    start = segment["start_time"]
+    if start is not None:  # the device clock of sample 0
+        start -= timedelta(seconds=segment["first_sample"] / segment["sfreq_hz"])
+    windower = StreamWindower(
+        segment["ch_names"],
+        segment["sfreq_hz"],
+        recording_start=start,
+        start_sample=segment["first_sample"] if live else 0,
+        on_gap="restart" if live else "raise",
+    )
+    context = JobContext(
+        segment["job_id"],
+        segment["attempt"],
+        segment["analysis_type"],
+        segment["device_id"],
+        segment["patient_ref"],
+    )
+    expected = (
+        expected_windows_of(segment["expected_samples"], segment["sfreq_hz"])
+        if segment["expected_samples"] is not None
+        else None
+    )
+    return _Stream(windower, context, LogPosition(partition, offset), expected)
+
+
+def _restore(value: dict[str, Any]) -> _Stream:
+    job_id, attempt, analysis_type, device_id, patient_ref = value["context"]
+    return _Stream(
+        StreamWindower.from_state(_unpack(value["windower"])),
+        JobContext(job_id, attempt, analysis_type, device_id, patient_ref),
+        LogPosition(value["partition"], value["first_offset"]),
+        value["expected"],
+        ahead={int(k): base64.b64decode(v) for k, v in value["ahead"].items()},
+        gaps=value["gaps"],
+        lead_off=value["lead_off"],
+    )
 
 
 def _pack(state: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,92 @@
+"""The bedside simulator and the live windowing, without a broker."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from schemas.codec import decode, encode
+from streams.device import DeviceSpecError, Misbehaviour, make_devices, parse_event
+from streams.segments import segment_samples_uv, window_batch
+from streams.windowing import RecordingWindowers
+
+
+def _devices(seconds: float, **faults: object):
+    return make_devices(
+        count=1,
+        seconds=seconds,
+        patient_ref_of=lambda ident: f"ref-{len(ident)}",
+        faults=Misbehaviour(**faults),  # type: ignore[arg-type]
+        seed=4,
+    )
+
+
+def _window(segments) -> tuple[list, dict]:
+    table: dict = {}
+    windowers = RecordingWindowers(table)
+    out = []
+    for offset, (_due, segment) in enumerate(segments):
+        wire = decode("EEGSegment", encode("EEGSegment", dict(segment)))
+        out += windowers.push(wire, 0, offset)
+    return out, table
+
+
+def test_events_parse_and_bad_specs_say_how() -> None:
+    seizure = parse_event("seizure@120")
+    assert (seizure.kind, seizure.onset_s, seizure.duration_s) == ("seizure", 120.0, 30.0)
+    lpd = parse_event("PLED@300+20")
+    assert (lpd.kind, lpd.onset_s, lpd.duration_s) == ("lpd", 300.0, 20.0)
+    with pytest.raises(DeviceSpecError, match="kind@onset_s"):
+        parse_event("seizure-120")
+    with pytest.raises(DeviceSpecError, match="needs --seconds"):
+        make_devices(count=1, seconds=None, patient_ref_of=str)
+
+
+def test_device_segments_are_one_second_of_int16_on_the_device_clock() -> None:
+    (device,) = _devices(10.0)
+    segments = [s for _due, s in device.segments()]
+    assert len(segments) == 10 and all(s["n_samples"] == 256 for s in segments)
+    first, second = segments[0], segments[1]
+    assert first["encoding"] == "int16" and first["device_id"] == "bed-001"
+    assert (second["start_time"] - first["start_time"]).total_seconds() == 1.0
+    np.testing.assert_allclose(segment_samples_uv(first), device.data_uv[:, :256], atol=0.051)
+
+
+def test_duplicates_and_out_of_order_segments_give_each_window_once() -> None:
+    (clean,) = _devices(40.0)
+    (messy,) = _devices(40.0, duplicate_every=3, reorder_every=4)
+    sent = [s["sequence"] for _due, s in messy.segments()]
+    assert len(sent) > 40 and sent != sorted(sent)  # really duplicated and reordered
+    expected, _ = _window(clean.segments())
+    got, table = _window(messy.segments())
+    assert [w["window_index"] for w in got] == [w["window_index"] for w in expected]
+    np.testing.assert_array_equal(window_batch(got).data_uv, window_batch(expected).data_uv)
+    assert next(iter(table.values()))["gaps"] == []
+
+
+def test_a_gap_is_recorded_and_windowing_starts_again_after_it() -> None:
+    (device,) = _devices(60.0, gap_at_s=20.0, gap_s=6.0)
+    windows, table = _window(device.segments())
+    indexes = [w["window_index"] for w in windows]
+    # windows 0-4 before the gap (0-20 s); none overlapping 20-26 s; then from 28 s on
+    assert indexes[:5] == [0, 1, 2, 3, 4] and 5 not in indexes and 6 not in indexes
+    assert indexes[5] == 7 and indexes[-1] == 14
+    assert next(iter(table.values()))["gaps"] == [[20.0, 26.0]]
+
+
+def test_a_reconnection_resends_and_loses_nothing_but_its_pause() -> None:
+    (device,) = _devices(40.0, reconnect_at_s=10.0, reconnect_pause_s=3.0)
+    windows, table = _window(device.segments())
+    assert [w["window_index"] for w in windows] == list(range(10))  # held, then delivered
+    assert next(iter(table.values()))["gaps"] == []
+
+
+def test_a_lead_off_channel_becomes_flat_and_is_named() -> None:
+    (device,) = _devices(20.0, nan_channel="O1", bad_from_s=8.0)
+    windows, table = _window(device.segments())
+    assert len(windows) == 5
+    batch = window_batch(windows)
+    o1 = batch.ch_names.index("O1")
+    assert np.abs(batch.data_uv[3:, o1]).max() < 1e-3  # flat from 8 s, not NaN
+    assert np.isfinite(batch.data_uv).all()
+    assert next(iter(table.values()))["lead_off"] == ["O1"]
