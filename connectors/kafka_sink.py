@@ -2,7 +2,8 @@
 
 It reads ``eeg.results`` (a job's final result: completes the job), ``eeg.detections``,
 ``eeg.window_results`` (one row per window), ``eeg.progress`` (a job's progress) and
-``eeg.deadletter`` (messages an agent refused, kept in ``dead_letters``).
+``eeg.deadletter`` (messages an agent refused, kept in ``dead_letters``) and
+``eeg.alerts.urgent`` (urgent alerts of live recordings, kept in ``alerts``).
 
 At-least-once delivery made effectively-once: a batch of messages is written in one database
 transaction (each message in its own savepoint), and the Kafka offsets are committed only
@@ -44,6 +45,7 @@ SINK_TOPICS = (
     "eeg.window_results",
     "eeg.progress",
     "eeg.deadletter",
+    "eeg.alerts.urgent",
 )
 SINK_GROUP_ID = "brrr-sink"
 

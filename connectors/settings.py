@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # A consumer that stops heartbeating (kill -9) loses its partitions after this long.
     kafka_session_timeout_s: float = 10.0
 
+    # Key of the patient reference (HMAC of the identifier): set a secret of the deployment.
+    patient_ref_key: str = "dev-only-patient-ref-key-change-me"
+
     api_host: str = "127.0.0.1"
     api_port: int = 18000
 

@@ -214,6 +214,8 @@ class EEGWindow(TypedDict):
     """Bedside device streaming the recording; null for a file."""
     patient_ref: NotRequired[str | None]
     """Keyed HMAC of the patient identifier (connectors.db.jobs.patient_reference), never a name; null when unknown."""
+    segment_offset: NotRequired[int]
+    """Offset in eeg.segments of the segment that completed the window (-1 on an end marker): where a live recording's recent signal can be read back from."""
 
 
 class JobProgress(TypedDict):
@@ -309,6 +311,10 @@ class WindowFeatures(TypedDict):
     """Bedside device streaming the recording; null for a file."""
     patient_ref: NotRequired[str | None]
     """Keyed HMAC of the patient identifier (connectors.db.jobs.patient_reference), never a name; null when unknown."""
+    segment_offset: NotRequired[int]
+    """Offset in eeg.segments of the segment that completed the window (-1 on an end marker): where a live recording's recent signal can be read back from."""
+    recording_start: NotRequired[datetime | None]
+    """Wall-clock time of the recording's first sample, UTC, when known."""
 
 
 class WindowResult(TypedDict):

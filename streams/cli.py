@@ -395,6 +395,121 @@ def replay(
     sys.exit(code)
 
 
+@main.command()
+@click.option("--synthetic", is_flag=True, help="EEG from the synthetic generator.")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="EEG from an EDF/BDF file.",
+)
+@click.option("--loop", is_flag=True, help="With --file: start again at its end.")
+@click.option(
+    "--event",
+    "events",
+    multiple=True,
+    metavar="KIND@S[+D]",
+    help="Synthetic event at S seconds (e.g. seizure@120, lpd@300+20); repeatable.",
+)
+@click.option("--count", default=1, show_default=True, help="Devices, each its own recording.")
+@click.option(
+    "--seconds",
+    type=float,
+    default=None,
+    help="Stream this long (default: until Ctrl-C; a synthetic device needs it).",
+)
+@click.option("--speed", type=float, default=1.0, show_default=True, help="Times real time.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic EEG.")
+@click.option("--gap-at", type=float, default=None, help="Lose the segments from this second...")
+@click.option("--gap-s", type=float, default=5.0, show_default=True, help="...for this long.")
+@click.option("--reconnect-at", type=float, default=None, help="Drop the connection here (3 s).")
+@click.option("--duplicate-every", type=int, default=0, help="Send every Nth segment twice.")
+@click.option("--reorder-every", type=int, default=0, help="Send every Nth segment late.")
+@click.option("--flat-channel", default=None, help="Make this channel flat (from --bad-from).")
+@click.option("--nan-channel", default=None, help="Make this channel NaN (lead off).")
+@click.option("--bad-from", type=float, default=0.0, show_default=True, help="Second of the fault.")
+def device(
+    synthetic: bool,
+    file: Path | None,
+    loop: bool,
+    events: tuple[str, ...],
+    count: int,
+    seconds: float | None,
+    speed: float,
+    seed: int,
+    gap_at: float | None,
+    gap_s: float,
+    reconnect_at: float | None,
+    duplicate_every: int,
+    reorder_every: int,
+    flat_channel: str | None,
+    nan_channel: str | None,
+    bad_from: float,
+) -> None:
+    """Simulate bedside monitors streaming live EEG into Kafka, in 1 s segments."""
+    import asyncio
+
+    from connectors.settings import get_settings
+    from streams.device import DeviceSpecError, Misbehaviour
+    from streams.device_run import run_devices
+
+    if synthetic == (file is not None):
+        raise click.UsageError("give one of --synthetic or --file")
+    faults = Misbehaviour(
+        gap_at_s=gap_at,
+        gap_s=gap_s,
+        reconnect_at_s=reconnect_at,
+        duplicate_every=duplicate_every,
+        reorder_every=reorder_every,
+        flat_channel=flat_channel,
+        nan_channel=nan_channel,
+        bad_from_s=bad_from,
+    )
+    try:
+        sent = asyncio.run(
+            run_devices(
+                get_settings(),
+                file=file,
+                loop=loop,
+                events=events,
+                count=count,
+                seconds=seconds,
+                speed=speed,
+                seed=seed,
+                faults=faults,
+            )
+        )
+    except DeviceSpecError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sent = None
+    click.echo(f"devices stopped{f' after {sent} segments' if sent is not None else ''}")
+
+
+@main.group()
+def alerts() -> None:
+    """Urgent alerts of live recordings."""
+
+
+@alerts.command("follow")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of readable lines.")
+@click.option("--recording", "recording_id", default=None, help="Only this recording's alerts.")
+@click.option("--from-beginning", is_flag=True, help="Every alert kept, then the new ones.")
+def alerts_follow(as_json: bool, recording_id: str | None, from_beginning: bool) -> None:
+    """Print each urgent alert as it arrives (Ctrl-C to stop)."""
+    from connectors.settings import get_settings
+    from streams.alerts import alert_json, follow_alerts, format_alert
+
+    try:
+        for alert in follow_alerts(
+            get_settings(), recording_id=recording_id, from_beginning=from_beginning
+        ):
+            click.echo(alert_json(alert) if as_json else format_alert(alert))
+    except KeyboardInterrupt:
+        pass
+
+
 @main.command("worker")
 @click.option(
     "--no-sink",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -167,7 +167,7 @@ def make_devices(
     *,
     count: int,
     seconds: float | None,
-    patient_ref_of: callable,  # type: ignore[valid-type]
+    patient_ref_of: Callable[[str], str],
     file: Path | None = None,
     loop: bool = False,
     events: Sequence[InjectedEvent] = (),
@@ -214,11 +214,11 @@ def make_devices(
 
 async def stream_devices(
     devices: Sequence[Device],
-    send: callable,  # type: ignore[valid-type]
+    send: Callable[[EEGSegment], None],
     *,
     seconds: float | None,
     speed: float = 1.0,
-    on_segment: callable | None = None,  # type: ignore[valid-type]
+    on_segment: Callable[[EEGSegment], None] | None = None,
 ) -> int:
     """Send every device's segments at ``speed`` times real time; returns how many."""
     t0 = time.monotonic()

@@ -181,8 +181,10 @@ def window_records(
     recording_id: str,
     position: LogPosition,
     expected_windows: int | None,
+    segment_offset: int = -1,
 ) -> list[EEGWindow]:
-    """One ``EEGWindow`` per window of a batch."""
+    """One ``EEGWindow`` per window of a batch (completed by the segment at
+    ``segment_offset``)."""
     start = batch.recording_start
     return [
         EEGWindow(
@@ -203,6 +205,7 @@ def window_records(
             segments_first_offset=position.first_offset,
             device_id=context.device_id,
             patient_ref=context.patient_ref,
+            segment_offset=segment_offset,
         )
         for i in range(batch.n_windows)
     ]
@@ -230,6 +233,7 @@ def end_marker(
         segments_first_offset=position.first_offset,
         device_id=context.device_id,
         patient_ref=context.patient_ref,
+        segment_offset=-1,
     )
 
 

@@ -187,4 +187,6 @@ def _features_record(
         segments_first_offset=window["segments_first_offset"],
         device_id=window["device_id"],
         patient_ref=window["patient_ref"],
+        segment_offset=window["segment_offset"],
+        recording_start=window["recording_start"],
     )

@@ -48,6 +48,7 @@ class RecordingWindowers:
 
     def __init__(self, table: MutableMapping[str, Any]) -> None:
         self.table = table
+        self._offset = -1  # offset of the segment being pushed
 
     def push(self, segment: EEGSegment, partition: int, offset: int) -> list[EEGWindow]:
         """The windows (and, after a recording's last segment, its end marker) that a segment
@@ -60,6 +61,7 @@ class RecordingWindowers:
             shape): the agent sends it to the dead letters.
         """
         key = segment_stream_key(segment)
+        self._offset = offset
         stored = self.table.get(key)
         if stored is not None and segment["attempt"] < stored["attempt"]:
             return []  # a stale attempt's segment, delivered late
@@ -102,7 +104,12 @@ class RecordingWindowers:
         if batch is None:
             return []
         return window_records(
-            batch, state.context, segment["recording_id"], state.position, state.expected
+            batch,
+            state.context,
+            segment["recording_id"],
+            state.position,
+            state.expected,
+            self._offset,
         )
 
     def _push_live(self, state: _Stream, segment: EEGSegment) -> list[EEGWindow]:
@@ -145,7 +152,12 @@ class RecordingWindowers:
             batch = windower.push(samples, first, sfreq_hz=waiting["sfreq_hz"])
             if batch is not None:
                 out += window_records(
-                    batch, state.context, segment["recording_id"], state.position, None
+                    batch,
+                    state.context,
+                    segment["recording_id"],
+                    state.position,
+                    None,
+                    self._offset,
                 )
         return out
 

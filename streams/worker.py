@@ -47,6 +47,7 @@ from schemas.records import AnalysisJob, DeadLetter, EEGSegment, EEGWindow, JobP
 from schemas.records import WindowFeatures as WindowFeaturesRecord
 from streams.finish import Finisher, JobWindows
 from streams.jobs import JobFeeder
+from streams.live import LiveState, findings, recent_events, recent_segments, update_episodes
 from streams.pipeline import ModelCache
 from streams.segments import SegmentError
 from streams.window_analysis import WindowDescriber
@@ -106,9 +107,11 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     features, deadletter = topic(topics.features), topic(topics.deadletter)
     window_results, detections = topic(topics.window_results), topic(topics.detections)
     results, progress = topic(topics.results), topic(topics.progress)
+    alerts = topic(topics.alerts)
 
     windower_table = app.Table("windowers", default=None, partitions=6)
     job_table = app.Table("jobs", default=None, partitions=6)
+    live_table = app.Table("live", default=None, partitions=6)
 
     models = ModelCache(settings)
     describer = WindowDescriber(models)
@@ -201,7 +204,8 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
                 await refuse(event, "finish_jobs", exc)
                 continue
             if record["job_id"] is None:
-                continue  # a live device: no job to finish
+                await follow_live(record, event.message.partition)
+                continue
             stored = job_table.get(record["job_id"])
             job = (
                 JobWindows.from_json(stored)
@@ -231,6 +235,43 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             elif job.progress - job.reported_progress >= 0.05:
                 await report_progress(job)
             job_table[job.job_id] = job.to_json()
+
+    async def follow_live(record: WindowFeaturesRecord, partition: int) -> None:
+        """A live recording's window: its score, its events while abnormal, its alerts."""
+        stored = live_table.get(record["recording_id"])
+        state = (
+            LiveState.from_json(stored)
+            if stored is not None
+            else LiveState(
+                recording_id=record["recording_id"],
+                device_id=record["device_id"],
+                patient_ref=record["patient_ref"],
+                segments_partition=record["segments_partition"],
+            )
+        )
+        if record["end_of_recording"] or not state.observe(record):
+            return
+        if state.recording_start is None and record["recording_start"] is not None:
+            state.recording_start = record["recording_start"].isoformat()
+        found: list = []
+        if state.wants_events():
+            segments_read = await recent_segments(
+                settings.kafka_bootstrap_servers, topics.segments, state
+            )
+            events, context_s = await asyncio.to_thread(recent_events, segments_read, state)
+            found = findings(state, events, context_s)
+        for alert in update_episodes(state, found, record["window_index"]):
+            await send(alerts, "UrgentAlert", state.recording_id, alert)
+            log.warning(
+                "ALERT %s %s on %s (device %s) at %.1f s, confidence %.2f",
+                alert["status"],
+                alert["finding"],
+                alert["recording_id"],
+                alert["device_id"],
+                alert["onset_s"],
+                alert["confidence"],
+            )
+        live_table[state.recording_id] = state.to_json()
 
     async def report_progress(job: JobWindows) -> None:
         job.reported_progress = job.progress

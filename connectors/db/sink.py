@@ -22,13 +22,21 @@ from psycopg.types.json import Jsonb
 
 from connectors.db.jobs import update_job_progress
 from schemas.codec import CodecError, decode_any
-from schemas.records import AnalysisResult, DeadLetter, Detection, JobProgress, WindowResult
+from schemas.records import (
+    AnalysisResult,
+    DeadLetter,
+    Detection,
+    JobProgress,
+    UrgentAlert,
+    WindowResult,
+)
 
 RESULT_SCHEMA = "brrr.eeg.AnalysisResult"
 DETECTION_SCHEMA = "brrr.eeg.Detection"
 WINDOW_RESULT_SCHEMA = "brrr.eeg.WindowResult"
 PROGRESS_SCHEMA = "brrr.eeg.JobProgress"
 DEAD_LETTER_SCHEMA = "brrr.eeg.DeadLetter"
+ALERT_SCHEMA = "brrr.eeg.UrgentAlert"
 
 #: Errors a message causes every time it is written (bad value, violated constraint): the
 #: message goes to the dead letters. Anything else (connection lost...) is retried.
@@ -303,6 +311,22 @@ async def store_kafka_dead_letter(conn: AsyncConnection, letter: DeadLetter) -> 
     )
 
 
+async def store_alert(conn: AsyncConnection, alert: UrgentAlert) -> None:
+    """Keep an urgent alert (once per episode and status, however often it is delivered)."""
+    await conn.execute(
+        """
+        INSERT INTO alerts (alert_id, status, recording_id, device_id, patient_ref, finding,
+                            onset_s, onset_time, end_s, confidence, evidence_window,
+                            evidence_end_s, emitted_at)
+        VALUES (%(alert_id)s, %(status)s, %(recording_id)s, %(device_id)s, %(patient_ref)s,
+                %(finding)s, %(onset_s)s, %(onset_time)s, %(end_s)s, %(confidence)s,
+                %(evidence_window)s, %(evidence_end_s)s, %(emitted_at)s)
+        ON CONFLICT (alert_id, status) DO NOTHING
+        """,
+        alert,
+    )
+
+
 async def _write_record(conn: AsyncConnection, name: str, record: dict[str, Any]) -> None:
     """Write one decoded record where its schema says it belongs."""
     if name == RESULT_SCHEMA:
@@ -314,6 +338,8 @@ async def _write_record(conn: AsyncConnection, name: str, record: dict[str, Any]
     elif name == PROGRESS_SCHEMA:
         progress: JobProgress = record  # type: ignore[assignment]
         await update_job_progress(conn, progress["job_id"], min(1.0, progress["progress"]))
+    elif name == ALERT_SCHEMA:
+        await store_alert(conn, record)  # type: ignore[arg-type]
     elif name == DEAD_LETTER_SCHEMA:
         await store_kafka_dead_letter(conn, record)  # type: ignore[arg-type]
     else:

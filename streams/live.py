@@ -1,0 +1,281 @@
+"""Live recordings: the hierarchy on a stream that has no end, and urgent alerts.
+
+The file hierarchy, mapped to a stream: every window is scored as it arrives (the window
+agent's quality control and score); the recent minute of scores plays the recording's
+verdict (abnormal when its mean, or the mean of any 12 s of consecutive windows, reaches
+0.5, the rule of ``processors.abnormality``); while it is abnormal, or an episode is open,
+the event detectors run on the last 64 s of signal, read back from the segments log after
+every window. An urgent finding opens an episode and raises one alert as soon as its
+evidence is complete; the episode is updated when it ends; a later one is a new alert.
+
+Urgent findings (the README's triage): a seizure, periodic discharges (PLED, GPED), burst
+suppression, an abnormal probability of at least 0.9 sustained over a minute, and at least
+6 epileptiform discharges a minute counted over at least a minute of signal.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from connectors.kafka_log import read_partition
+from processors.events import detect_events
+from processors.io import recording_from_array
+from processors.preprocessing import prepare_recording
+from processors.types import WINDOW_S
+from schemas.codec import decode
+from schemas.ids import BRRR_UUID_NAMESPACE
+from schemas.records import EEGSegment, UrgentAlert, WindowFeatures
+from streams.segments import segment_samples_uv
+
+#: Windows of recent scores that stand for the recording's verdict (one minute).
+RECENT_WINDOWS = 15
+#: Windows of signal the event detectors see (64 s: a seizure's 10 s, six slow periods).
+CONTEXT_WINDOWS = 16
+#: Consecutive windows of the sustained-stretch rule (12 s).
+SUSTAINED_WINDOWS = 3
+#: An episode with no evidence for this long has ended.
+EPISODE_END_S = 16.0
+#: Event types that are urgent findings by themselves.
+URGENT_EVENTS = ("seizure", "PLED", "GPED", "burst_suppression")
+SUSTAINED_PROBABILITY = 0.9
+DISCHARGES_PER_MIN = 6.0
+
+
+@dataclass
+class Episode:
+    """An urgent finding in progress, alerted once."""
+
+    finding: str
+    alert_id: str
+    onset_s: float
+    confidence: float
+    evidence_window: int
+    last_seen_s: float
+
+
+@dataclass
+class LiveState:
+    """What the result agent keeps of one live recording (a few kB, in its table)."""
+
+    recording_id: str
+    device_id: str | None
+    patient_ref: str | None
+    segments_partition: int
+    recording_start: str | None = None
+    n_windows: int = 0
+    n_artifact_windows: int = 0
+    last_index: int = -1
+    scores: list[list[float]] = field(default_factory=list)  # [window index, score]
+    offsets: list[list[int]] = field(default_factory=list)  # [window index, segment offset]
+    episodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alerts_sent: int = 0
+    bad_channels: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> LiveState:
+        return cls(**value)
+
+    @property
+    def recent_scores(self) -> np.ndarray:
+        return np.array([s for _i, s in self.scores], dtype=float)
+
+    def observe(self, window: WindowFeatures) -> bool:
+        """Count a window (once); False when it was seen before."""
+        index = window["window_index"]
+        if index <= self.last_index:
+            return False
+        self.last_index = index
+        self.n_windows += 1
+        self.n_artifact_windows += int(window["provisional_artifact"])
+        self.bad_channels = list(window["provisional_bad_channels"])
+        if window["provisional_score"] is not None:
+            self.scores = [*self.scores, [index, window["provisional_score"]]][-RECENT_WINDOWS:]
+        if window["segment_offset"] >= 0:
+            keep = CONTEXT_WINDOWS + 2
+            self.offsets = [*self.offsets, [index, window["segment_offset"]]][-keep:]
+        return True
+
+    def recent_is_abnormal(self) -> bool:
+        """The file verdict's rule on the last minute of window scores."""
+        scores = self.recent_scores
+        if scores.size == 0:
+            return False
+        if scores.mean() >= 0.5:
+            return True
+        if scores.size < SUSTAINED_WINDOWS:
+            return False
+        runs = np.convolve(scores, np.ones(SUSTAINED_WINDOWS) / SUSTAINED_WINDOWS, "valid")
+        return bool(runs.max() >= 0.5)
+
+    def wants_events(self) -> bool:
+        return bool(self.episodes) or self.recent_is_abnormal()
+
+    def context_offset(self) -> int | None:
+        """Offset of the first segment of the detectors' context, or None without one."""
+        if not self.offsets:
+            return None
+        return self.offsets[max(0, len(self.offsets) - CONTEXT_WINDOWS - 1)][1]
+
+    def wall_time(self, t_s: float) -> datetime | None:
+        if self.recording_start is None:
+            return None
+        return datetime.fromisoformat(self.recording_start) + timedelta(seconds=t_s)
+
+
+def alert_id(recording_id: str, finding: str, onset_s: float) -> str:
+    """The id of an episode: the same recording, finding and onset (to 0.1 s) give the same
+    id, so an alert delivered twice is recognised as one."""
+    return str(uuid.uuid5(BRRR_UUID_NAMESPACE, f"alert|{recording_id}|{finding}|{onset_s:.1f}"))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Evidence of an urgent finding in the recent signal."""
+
+    finding: str
+    onset_s: float
+    end_s: float
+    confidence: float
+
+
+def findings(state: LiveState, events: list[dict[str, Any]], context_s: float) -> list[Finding]:
+    """The urgent findings the recent events and scores show."""
+    out = []
+    for kind in URGENT_EVENTS:
+        of_kind = [e for e in events if e["type"] == kind]
+        if of_kind:
+            out.append(
+                Finding(
+                    kind,
+                    min(e["onset_s"] for e in of_kind),
+                    max(e["onset_s"] + e["duration_s"] for e in of_kind),
+                    max(e["confidence"] for e in of_kind),
+                )
+            )
+    scores = state.recent_scores
+    if scores.size >= RECENT_WINDOWS and scores.mean() >= SUSTAINED_PROBABILITY:
+        first = state.scores[0][0] * WINDOW_S
+        out.append(
+            Finding(
+                "sustained_abnormal", first, (state.last_index + 1) * WINDOW_S, float(scores.mean())
+            )
+        )
+    discharges = [e for e in events if e["type"] == "epileptiform"]
+    if context_s >= 60.0 and len(discharges) * 60.0 / context_s >= DISCHARGES_PER_MIN:
+        out.append(
+            Finding(
+                "discharge_rate",
+                discharges[0]["onset_s"],
+                discharges[-1]["onset_s"] + discharges[-1]["duration_s"],
+                float(np.mean([e["confidence"] for e in discharges])),
+            )
+        )
+    return out
+
+
+def update_episodes(state: LiveState, found: list[Finding], window_index: int) -> list[UrgentAlert]:
+    """Open, extend and end episodes from the findings of the window just analysed; the
+    alerts to send (one at an episode's onset, one when it ends)."""
+    now_s = (window_index + 1) * WINDOW_S
+    alerts: list[UrgentAlert] = []
+    seen = {f.finding: f for f in found}
+    for name, f in seen.items():
+        episode = state.episodes.get(name)
+        if episode is None:
+            opened = Episode(
+                name,
+                alert_id(state.recording_id, name, f.onset_s),
+                f.onset_s,
+                f.confidence,
+                window_index,
+                f.end_s,
+            )
+            state.episodes[name] = asdict(opened)
+            alerts.append(_alert(state, opened, "onset", window_index, None))
+        else:
+            episode["last_seen_s"] = max(episode["last_seen_s"], f.end_s)
+            episode["confidence"] = max(episode["confidence"], f.confidence)
+    for name in [n for n in state.episodes if n not in seen]:
+        episode = Episode(**state.episodes[name])
+        if now_s - episode.last_seen_s >= EPISODE_END_S:
+            del state.episodes[name]
+            alerts.append(_alert(state, episode, "ended", window_index, episode.last_seen_s))
+    state.alerts_sent += len(alerts)
+    return alerts
+
+
+def _alert(
+    state: LiveState, episode: Episode, status: str, window_index: int, end_s: float | None
+) -> UrgentAlert:
+    return UrgentAlert(
+        alert_id=episode.alert_id,
+        status=status,  # type: ignore[typeddict-item]
+        recording_id=state.recording_id,
+        device_id=state.device_id,
+        patient_ref=state.patient_ref,
+        finding=episode.finding,  # type: ignore[typeddict-item]
+        onset_s=round(episode.onset_s, 3),
+        onset_time=state.wall_time(episode.onset_s),
+        end_s=None if end_s is None else round(end_s, 3),
+        confidence=round(float(episode.confidence), 4),
+        evidence_window=window_index,
+        evidence_end_s=(window_index + 1) * WINDOW_S,
+        emitted_at=datetime.now(UTC),
+    )
+
+
+async def recent_segments(
+    bootstrap_servers: str, segments_topic: str, state: LiveState
+) -> list[EEGSegment]:
+    """The live recording's segments from the start of the detectors' context to now."""
+    offset = state.context_offset()
+    if offset is None:
+        return []
+    out: list[EEGSegment] = []
+    async for message in read_partition(
+        bootstrap_servers, segments_topic, state.segments_partition, offset
+    ):
+        try:
+            segment: EEGSegment = decode("EEGSegment", message.value)  # type: ignore[assignment]
+        except Exception:  # a poison message: the window agent dead-lettered it
+            continue
+        if segment["recording_id"] == state.recording_id:
+            out.append(segment)
+    return out
+
+
+def recent_events(segments: list[EEGSegment], state: LiveState) -> tuple[list[dict], float]:
+    """Events of the last contiguous stretch of signal (CPU: run it in a thread), with
+    onsets in seconds from the recording's first sample; and the stretch's length."""
+    by_first = {s["first_sample"]: s for s in segments}
+    if not by_first:
+        return [], 0.0
+    ordered = [by_first[k] for k in sorted(by_first)]
+    run = [ordered[-1]]
+    for segment in reversed(ordered[:-1]):  # back from now until a gap
+        if segment["first_sample"] + segment["n_samples"] != run[0]["first_sample"]:
+            break
+        run.insert(0, segment)
+    first = run[0]
+    sfreq = first["sfreq_hz"]
+    data = np.concatenate([segment_samples_uv(s) for s in run], axis=1)
+    data = np.where(np.isfinite(data), data, 0.0)  # a lead off is flat here too
+    start_s = first["first_sample"] / sfreq
+    context_s = data.shape[1] / sfreq
+    if context_s < 2 * WINDOW_S:
+        return [], context_s
+    recording = recording_from_array(data, sfreq, first["ch_names"], state.recording_id)
+    prepared = prepare_recording(recording)
+    report = detect_events(prepared.raw.get_data() * 1e6, prepared.sfreq_hz, prepared.ch_names)
+    events = []
+    for event in report.to_dict()["events"]:
+        events.append({**event, "onset_s": event["onset_s"] + start_s})
+    return events, context_s
