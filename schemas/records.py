@@ -315,6 +315,8 @@ class WindowFeatures(TypedDict):
     """Offset in eeg.segments of the segment that completed the window (-1 on an end marker): where a live recording's recent signal can be read back from."""
     recording_start: NotRequired[datetime | None]
     """Wall-clock time of the recording's first sample, UTC, when known."""
+    n_channels: NotRequired[int]
+    """EEG channels of the window (0 on an end marker)."""
 
 
 class WindowResult(TypedDict):

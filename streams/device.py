@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -195,7 +196,10 @@ def make_devices(
                 float(seconds), events=list(events), seed=seed + i, start_time=started
             )
             data_uv, sfreq, names = sim.data_uv, sim.sfreq_hz, list(sim.ch_names)
-        digest = hashlib.sha256(f"{device_id}|{session}|{seed}".encode()).hexdigest()[:8]
+        # A new recording at every start of a device (its session), unique across hosts.
+        digest = hashlib.sha256(
+            f"{device_id}|{session}|{seed}|{uuid.uuid4()}".encode()
+        ).hexdigest()[:8]
         devices.append(
             Device(
                 device_id=device_id,

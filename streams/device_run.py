@@ -52,8 +52,9 @@ async def run_devices(
     seed: int,
     faults: Misbehaviour,
     quiet: bool = False,
-) -> int:
-    """Stream the devices until their end (or Ctrl-C); returns the segments sent."""
+) -> tuple[int, list[str]]:
+    """Stream the devices until their end (or Ctrl-C); returns the segments sent and the
+    devices' recordings."""
     topics = Topics(settings.kafka_namespace)
     await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap_servers, topics.partitions)
     devices = await asyncio.to_thread(
@@ -79,6 +80,7 @@ async def run_devices(
         producer.send(topics.segments, "EEGSegment", segment["recording_id"], segment)
 
     try:
-        return await stream_devices(devices, send, seconds=seconds, speed=speed)
+        sent = await stream_devices(devices, send, seconds=seconds, speed=speed)
+        return sent, [d.recording_id for d in devices]
     finally:
         await asyncio.to_thread(producer.flush)

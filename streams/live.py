@@ -29,7 +29,7 @@ from processors.preprocessing import prepare_recording
 from processors.types import WINDOW_S
 from schemas.codec import decode
 from schemas.ids import BRRR_UUID_NAMESPACE
-from schemas.records import EEGSegment, UrgentAlert, WindowFeatures
+from schemas.records import EEGSegment, UrgentAlert, WindowFeatures, WindowResult
 from streams.segments import segment_samples_uv
 
 #: Windows of recent scores that stand for the recording's verdict (one minute).
@@ -279,3 +279,26 @@ def recent_events(segments: list[EEGSegment], state: LiveState) -> tuple[list[di
     for event in report.to_dict()["events"]:
         events.append({**event, "onset_s": event["onset_s"] + start_s})
     return events, context_s
+
+
+def live_window_result(window: WindowFeatures) -> WindowResult:
+    """A live window's row for ``window_quality``: its score and the stream QC's verdict
+    (bad channels, a flat or lead-off one among them, and the artifact flag)."""
+    start = window["recording_start"]
+    at = (start or datetime(1970, 1, 1, tzinfo=UTC)) + timedelta(seconds=window["start_s"])
+    bad = list(window["provisional_bad_channels"])
+    return WindowResult(
+        job_id=None,
+        recording_id=window["recording_id"],
+        window_index=window["window_index"],
+        start_s=window["start_s"],
+        window_start=at,
+        abnormal_score=window["provisional_score"],
+        quality_score=(
+            0.0
+            if window["provisional_artifact"]
+            else max(0.0, 1.0 - len(bad) / max(1, window["n_channels"]))
+        ),
+        is_artifact=window["provisional_artifact"],
+        bad_channels=bad,
+    )

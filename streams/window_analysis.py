@@ -189,4 +189,5 @@ def _features_record(
         patient_ref=window["patient_ref"],
         segment_offset=window["segment_offset"],
         recording_start=window["recording_start"],
+        n_channels=len(window["ch_names"]),
     )

@@ -47,7 +47,14 @@ from schemas.records import AnalysisJob, DeadLetter, EEGSegment, EEGWindow, JobP
 from schemas.records import WindowFeatures as WindowFeaturesRecord
 from streams.finish import Finisher, JobWindows
 from streams.jobs import JobFeeder
-from streams.live import LiveState, findings, recent_events, recent_segments, update_episodes
+from streams.live import (
+    LiveState,
+    findings,
+    live_window_result,
+    recent_events,
+    recent_segments,
+    update_episodes,
+)
 from streams.pipeline import ModelCache
 from streams.segments import SegmentError
 from streams.window_analysis import WindowDescriber
@@ -251,6 +258,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
         )
         if record["end_of_recording"] or not state.observe(record):
             return
+        await send(window_results, "WindowResult", state.recording_id, live_window_result(record))
         if state.recording_start is None and record["recording_start"] is not None:
             state.recording_start = record["recording_start"].isoformat()
         found: list = []

@@ -56,9 +56,10 @@ def _stream(
     count: int = 1,
     events: tuple[str, ...] = (),
     seed: int = 0,
-    faults: Misbehaviour = Misbehaviour(),
-) -> int:
-    return asyncio.run(
+    faults: Misbehaviour | None = None,
+) -> list[str]:
+    """``brrr device --synthetic``; returns the devices' recordings."""
+    _sent, recordings = asyncio.run(
         run_devices(
             settings,
             file=None,
@@ -68,27 +69,39 @@ def _stream(
             seconds=seconds,
             speed=speed,
             seed=seed,
-            faults=faults,
+            faults=faults or Misbehaviour(),
             quiet=True,
         )
     )
+    return recordings
 
 
-def _windows_seen(settings: Settings, timeout_s: float, expected: int) -> None:
-    """Wait until the worker has taken every window (its progress is in its log)."""
+def _live_windows(
+    recordings: list[str], expected: int, settings: Settings, timeout_s: float = 180.0
+) -> list[tuple]:
+    """The recordings' stored windows, once the worker has stored ``expected`` of them."""
     deadline = time.monotonic() + timeout_s
+    rows: list[tuple] = []
     while time.monotonic() < deadline:
+        with psycopg.connect(settings.postgres_url) as conn:
+            rows = conn.execute(
+                "SELECT recording_id, window_index, bad_channels, is_artifact "
+                "FROM window_quality WHERE recording_id = ANY(%s) "
+                "ORDER BY recording_id, window_index",
+                (recordings,),
+            ).fetchall()
+        if len(rows) >= expected:
+            return rows
         time.sleep(1.0)
-        if expected <= 0:
-            return
+    raise AssertionError(f"{len(rows)} live windows stored, {expected} expected")
 
 
-def _stored_alerts(settings: Settings, recording_like: str = "live-%") -> list[tuple]:
+def _alerts_of(settings: Settings, recordings: list[str]) -> list[tuple]:
     with psycopg.connect(settings.postgres_url) as conn:
         return conn.execute(
-            "SELECT finding, status, onset_s, evidence_end_s FROM alerts "
-            "WHERE recording_id LIKE %s ORDER BY emitted_at",
-            (recording_like,),
+            "SELECT finding, status, onset_s, evidence_end_s, alert_id FROM alerts "
+            "WHERE recording_id = ANY(%s) ORDER BY emitted_at",
+            (recordings,),
         ).fetchall()
 
 
@@ -114,9 +127,82 @@ def test_a_seizure_on_a_live_device_raises_one_alert_then_its_end(
     ended = [a for a in alerts if a["status"] == "ended"]
     assert len(ended) == 1 and ended[0]["alert_id"] == seizure["alert_id"]
     assert 125.0 <= ended[0]["end_s"] <= 140.0
-    stored = [row for row in _stored_alerts(settings) if row[0] == "seizure"]
+    stored = _alerts_of(settings, [seizure["recording_id"]])
     deadline = time.monotonic() + 20
     while len(stored) < 2 and time.monotonic() < deadline:
         time.sleep(0.5)
-        stored = [row for row in _stored_alerts(settings) if row[0] == "seizure"]
+        stored = _alerts_of(settings, [seizure["recording_id"]])
     assert sorted(row[1] for row in stored) == ["ended", "onset"]
+
+
+def test_clean_background_on_devices_for_two_hours_raises_no_urgent_alert(
+    settings: Settings, workers: WorkerPool
+) -> None:
+    workers.start()
+    recordings = _stream(settings, seconds=900.0, speed=60.0, count=8, seed=500)  # 8 x 15 min
+    rows = _live_windows(recordings, expected=8 * 225, settings=settings, timeout_s=300)
+    hours = len(rows) * 4.0 / 3600
+    assert hours >= 2.0
+    assert _alerts_of(settings, recordings) == []
+
+
+def test_a_worker_killed_during_a_seizure_does_not_alert_twice(
+    settings: Settings, workers: WorkerPool
+) -> None:
+    first = workers.start()
+    follower = Follower(settings)
+    devices = threading.Thread(
+        target=_stream,
+        args=(settings,),
+        kwargs={"seconds": 200.0, "speed": 5.0, "events": ("seizure@60+60",), "seed": 33},
+    )
+    devices.start()
+    deadline = time.monotonic() + 120
+    while not follower.alerts and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert follower.alerts, "no alert before the kill"
+    first.kill9()  # mid-seizure: it runs until 120 s of the recording
+    workers.start()
+    devices.join(timeout=120)
+    deadline = time.monotonic() + 120
+    while not any(a["status"] == "ended" for a in follower.alerts) and time.monotonic() < deadline:
+        time.sleep(1.0)
+    alerts = follower.stop()
+    onsets = {a["alert_id"] for a in alerts if a["status"] == "onset"}
+    assert len(onsets) == 1, alerts
+    assert [a["finding"] for a in alerts if a["status"] == "onset"] == ["seizure"]
+    assert any(a["status"] == "ended" for a in alerts)
+    stored = _alerts_of(settings, [alerts[0]["recording_id"]])
+    assert len({row[4] for row in stored if row[1] == "onset"}) == 1
+
+
+def test_gaps_reconnections_and_bad_channels_are_reported_not_crashes(
+    settings: Settings, workers: WorkerPool
+) -> None:
+    worker = workers.start()
+    faults = Misbehaviour(
+        gap_at_s=40.0,
+        gap_s=8.0,
+        reconnect_at_s=80.0,
+        duplicate_every=5,
+        reorder_every=7,
+        nan_channel="O1",
+        flat_channel="T8",
+        bad_from_s=100.0,
+    )
+    (recording,) = _stream(settings, seconds=180.0, speed=20.0, seed=44, faults=faults)
+    # 45 windows minus the three the 40-48 s gap touches (10, 11: 40-48 s; 9 ends at 40)
+    rows = _live_windows([recording], expected=43, settings=settings)
+    indexes = [row[1] for row in rows]
+    assert len(indexes) == len(set(indexes))  # duplicates and reordering counted once
+    assert 10 not in indexes and 11 not in indexes and 12 in indexes
+    assert set(range(12, 45)) <= set(indexes)  # the reconnection lost nothing
+    late = [set(row[2]) for row in rows if row[1] >= 30]  # from 120 s: a minute after 100 s
+    assert late and all({"O1", "T8"} <= bad for bad in late), late
+    assert worker.proc.poll() is None
+    with psycopg.connect(settings.postgres_url) as conn:
+        refused = conn.execute(
+            "SELECT count(*) FROM dead_letters WHERE topic = %s",
+            (f"{settings.kafka_namespace}.eeg.segments",),
+        ).fetchone()[0]
+    assert refused == 0
