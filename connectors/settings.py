@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # feature_batch_wait_s for the batch to fill.
     feature_batch_windows: int = 16
     feature_batch_wait_s: float = 0.25
+    # A live device silent for this long is closed and its recording summarised.
+    live_silence_s: float = 60.0
     # A consumer that stops heartbeating (kill -9) loses its partitions after this long.
     kafka_session_timeout_s: float = 10.0
 

@@ -15,6 +15,8 @@ suppression, an abnormal probability of at least 0.9 sustained over a minute, an
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +31,7 @@ from processors.preprocessing import prepare_recording
 from processors.types import WINDOW_S
 from schemas.codec import decode
 from schemas.ids import BRRR_UUID_NAMESPACE
+from schemas.records import AnalysisResult as AnalysisResultRecord
 from schemas.records import EEGSegment, UrgentAlert, WindowFeatures, WindowResult
 from streams.segments import segment_samples_uv
 
@@ -75,6 +78,10 @@ class LiveState:
     episodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     alerts_sent: int = 0
     bad_channels: list[str] = field(default_factory=list)
+    n_abnormal_windows: int = 0
+    last_seen_wall_s: float = field(default_factory=time.time)
+    #: every episode so far: finding, onset_s, end_s (None while open), confidence
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,7 +100,10 @@ class LiveState:
         if index <= self.last_index:
             return False
         self.last_index = index
+        self.last_seen_wall_s = time.time()
         self.n_windows += 1
+        score = window["provisional_score"]
+        self.n_abnormal_windows += int(score is not None and score >= 0.5)
         self.n_artifact_windows += int(window["provisional_artifact"])
         self.bad_channels = list(window["provisional_bad_channels"])
         if window["provisional_score"] is not None:
@@ -199,6 +209,9 @@ def update_episodes(state: LiveState, found: list[Finding], window_index: int) -
                 f.end_s,
             )
             state.episodes[name] = asdict(opened)
+            state.history.append(
+                {"finding": name, "onset_s": f.onset_s, "end_s": None, "confidence": f.confidence}
+            )
             alerts.append(_alert(state, opened, "onset", window_index, None))
         else:
             episode["last_seen_s"] = max(episode["last_seen_s"], f.end_s)
@@ -207,9 +220,56 @@ def update_episodes(state: LiveState, found: list[Finding], window_index: int) -
         episode = Episode(**state.episodes[name])
         if now_s - episode.last_seen_s >= EPISODE_END_S:
             del state.episodes[name]
+            for past in state.history:
+                if past["finding"] == name and past["end_s"] is None:
+                    past["end_s"], past["confidence"] = episode.last_seen_s, episode.confidence
             alerts.append(_alert(state, episode, "ended", window_index, episode.last_seen_s))
     state.alerts_sent += len(alerts)
     return alerts
+
+
+def close_episodes(state: LiveState) -> list[UrgentAlert]:
+    """End every open episode (the recording stopped): their "ended" updates."""
+    alerts = []
+    for name in list(state.episodes):
+        episode = Episode(**state.episodes.pop(name))
+        for past in state.history:
+            if past["finding"] == name and past["end_s"] is None:
+                past["end_s"] = episode.last_seen_s
+        alerts.append(_alert(state, episode, "ended", state.last_index, episode.last_seen_s))
+    state.alerts_sent += len(alerts)
+    return alerts
+
+
+def silence_marker(state: LiveState) -> WindowFeatures:
+    """The end marker the worker queues for a device that went silent (no window count:
+    the recording did not say it ended)."""
+    return WindowFeatures(
+        recording_id=state.recording_id,
+        job_id=None,
+        attempt=0,
+        analysis_type="screening",
+        window_index=state.last_index + 1,
+        start_s=0.0,
+        features=b"",
+        features_error=None,
+        weights_id=None,
+        precision=None,
+        eegpt_ms_per_window=None,
+        provisional_score=None,
+        provisional_artifact=False,
+        provisional_bad_channels=[],
+        end_of_recording=True,
+        n_windows_total=None,
+        expected_windows=None,
+        segments_partition=state.segments_partition,
+        segments_first_offset=-1,
+        device_id=state.device_id,
+        patient_ref=state.patient_ref,
+        segment_offset=-1,
+        recording_start=None,
+        n_channels=0,
+    )
 
 
 def _alert(
@@ -301,4 +361,57 @@ def live_window_result(window: WindowFeatures) -> WindowResult:
         ),
         is_artifact=window["provisional_artifact"],
         bad_channels=bad,
+    )
+
+
+def live_job_id(recording_id: str) -> str:
+    """The job a live recording's final summary completes (one per recording)."""
+    return str(uuid.uuid5(BRRR_UUID_NAMESPACE, f"live-summary|{recording_id}"))
+
+
+def live_summary(state: LiveState, *, reason: str) -> AnalysisResultRecord:
+    """The final summary of a live recording that stopped: triage, its urgent findings,
+    minutes of good signal, as an ``AnalysisResult`` (its job is made by the sink)."""
+    good_min = (state.n_windows - state.n_artifact_windows) * WINDOW_S / 60.0
+    abnormal_share = state.n_abnormal_windows / state.n_windows if state.n_windows else 0.0
+    if state.history:
+        triage = "urgent"
+    elif abnormal_share >= 0.5 or good_min < 0.5 * state.n_windows * WINDOW_S / 60.0:
+        triage = "expedite"  # mostly abnormal, or mostly unusable signal
+    else:
+        triage = "routine"
+    document = {
+        "recording_id": state.recording_id,
+        "live": True,
+        "device_id": state.device_id,
+        "closed": reason,
+        "duration_s": state.n_windows * WINDOW_S,
+        "n_windows": state.n_windows,
+        "good_signal_minutes": round(good_min, 2),
+        "abnormal_window_share": round(abnormal_share, 4),
+        "urgent_findings": state.history,
+        "bad_channels": state.bad_channels,
+        "triage_priority": triage,
+    }
+    return AnalysisResultRecord(
+        job_id=live_job_id(state.recording_id),
+        file_id=None,
+        recording_id=state.recording_id,
+        analysis_type="screening",
+        status="completed",
+        created_at=datetime.now(UTC),
+        is_abnormal=bool(state.history) or abnormal_share >= 0.5,
+        confidence=round(max([abnormal_share, *[h["confidence"] for h in state.history]]), 4),
+        triage_priority=triage,  # type: ignore[typeddict-item]
+        signal_quality_score=round(good_min * 60.0 / max(WINDOW_S, state.n_windows * WINDOW_S), 4),
+        n_events=len(state.history),
+        scorer="live-stream",
+        model_weights_id=None,
+        versions={},
+        n_windows=state.n_windows,
+        duration_s=state.n_windows * WINDOW_S,
+        processing_time_s=0.0,
+        inference_time_s=None,
+        error=None,
+        result_json=json.dumps(document),
     )

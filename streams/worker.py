@@ -49,10 +49,13 @@ from streams.finish import Finisher, JobWindows
 from streams.jobs import JobFeeder
 from streams.live import (
     LiveState,
+    close_episodes,
     findings,
+    live_summary,
     live_window_result,
     recent_events,
     recent_segments,
+    silence_marker,
     update_episodes,
 )
 from streams.pipeline import ModelCache
@@ -119,6 +122,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     windower_table = app.Table("windowers", default=None, partitions=6)
     job_table = app.Table("jobs", default=None, partitions=6)
     live_table = app.Table("live", default=None, partitions=6)
+    started_at = time.time()
 
     models = ModelCache(settings)
     describer = WindowDescriber(models)
@@ -256,7 +260,12 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
                 segments_partition=record["segments_partition"],
             )
         )
-        if record["end_of_recording"] or not state.observe(record):
+        if record["end_of_recording"]:
+            if stored is not None:  # the device was silent too long (or said it stopped)
+                stopped = record["n_windows_total"] is not None
+                await close_live(state, "device stopped" if stopped else "device silent")
+            return
+        if not state.observe(record):
             return
         await send(window_results, "WindowResult", state.recording_id, live_window_result(record))
         if state.recording_start is None and record["recording_start"] is not None:
@@ -280,6 +289,34 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
                 alert["confidence"],
             )
         live_table[state.recording_id] = state.to_json()
+
+    async def close_live(state: LiveState, reason: str) -> None:
+        for alert in close_episodes(state):  # open episodes end with the recording
+            await send(alerts, "UrgentAlert", state.recording_id, alert)
+        summary = live_summary(state, reason=reason)
+        await send(results, "AnalysisResult", state.recording_id, summary)
+        log.info(
+            "live recording %s closed (%s): %.1f min, triage %s, %d urgent findings",
+            state.recording_id,
+            reason,
+            state.n_windows * 4 / 60,
+            summary["triage_priority"],
+            len(state.history),
+        )
+        del live_table[state.recording_id]
+
+    @app.timer(interval=max(1.0, settings.live_silence_s / 4))
+    async def close_silent_recordings() -> None:
+        """A device silent for ``live_silence_s`` is closed: its end marker is queued."""
+        now = time.time()
+        for recording_id, value in list(live_table.items()):
+            # Silence counts from this worker's start too: a restarted worker first gives
+            # the devices time to be heard again.
+            last_heard = max(value["last_seen_wall_s"], started_at) if value else now
+            if now - last_heard < settings.live_silence_s:
+                continue
+            marker = silence_marker(LiveState.from_json(value))
+            await send(features, "WindowFeatures", recording_id, marker)
 
     async def report_progress(job: JobWindows) -> None:
         job.reported_progress = job.progress

@@ -96,6 +96,23 @@ def _live_windows(
     raise AssertionError(f"{len(rows)} live windows stored, {expected} expected")
 
 
+def _summary(settings: Settings, recording_id: str, timeout_s: float = 60.0) -> dict:
+    """The final summary of a closed live recording, from PostgreSQL."""
+    from streams.live import live_job_id
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with psycopg.connect(settings.postgres_url) as conn:
+            row = conn.execute(
+                "SELECT result FROM analysis_results WHERE job_id = %s",
+                (live_job_id(recording_id),),
+            ).fetchone()
+        if row is not None:
+            return row[0]
+        time.sleep(1.0)
+    raise AssertionError(f"no summary of {recording_id} within {timeout_s:g} s")
+
+
 def _alerts_of(settings: Settings, recordings: list[str]) -> list[tuple]:
     with psycopg.connect(settings.postgres_url) as conn:
         return conn.execute(
@@ -133,6 +150,11 @@ def test_a_seizure_on_a_live_device_raises_one_alert_then_its_end(
         time.sleep(0.5)
         stored = _alerts_of(settings, [seizure["recording_id"]])
     assert sorted(row[1] for row in stored) == ["ended", "onset"]
+    # the device stopped: after its silence the recording is closed with a summary
+    summary = _summary(settings, seizure["recording_id"])
+    assert summary["triage_priority"] == "urgent"
+    assert [f["finding"] for f in summary["urgent_findings"]] == ["seizure"]
+    assert summary["good_signal_minutes"] > 2.5 and summary["closed"] == "device silent"
 
 
 def test_clean_background_on_devices_for_two_hours_raises_no_urgent_alert(
@@ -144,6 +166,9 @@ def test_clean_background_on_devices_for_two_hours_raises_no_urgent_alert(
     hours = len(rows) * 4.0 / 3600
     assert hours >= 2.0
     assert _alerts_of(settings, recordings) == []
+    for recording in recordings:
+        summary = _summary(settings, recording)
+        assert summary["triage_priority"] == "routine" and summary["urgent_findings"] == []
 
 
 def test_a_worker_killed_during_a_seizure_does_not_alert_twice(

@@ -25,6 +25,7 @@ from streams.replay import FileOutcome, ReplayedFile, follow, submit
 TEST_WORKER_ENV = {
     "BRRR_JOB_STALL_TIMEOUT_S": "45",
     "BRRR_KAFKA_SESSION_TIMEOUT_S": "6",
+    "BRRR_LIVE_SILENCE_S": "8",
 }
 
 
