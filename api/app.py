@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import install_error_handlers
 from api.metrics import count_requests
-from api.routers import health, jobs, metrics, recordings
+from api.routers import alerts, health, jobs, metrics, recordings
 from connectors.cache import TwoLevelCache
 from connectors.object_store import ObjectStore, ObjectStoreError
 from connectors.settings import Settings, get_settings
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.middleware("http")(count_requests)
-    for module in (health, jobs, recordings, metrics):
+    for module in (health, jobs, recordings, alerts, metrics):
         app.include_router(module.router)
     return app
 

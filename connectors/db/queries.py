@@ -147,3 +147,28 @@ async def analysis_times(
             {"bucket": bucket, "origin": BUCKET_ORIGIN, "since": since, "until": until},
         )
         return await cur.fetchall()
+
+
+async def alerts(
+    conn: AsyncConnection,
+    *,
+    recording_id: str | None = None,
+    since: datetime | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """Urgent alerts, newest first: one row per episode and status (onset, ended)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """
+            SELECT alert_id::text, status, recording_id, device_id, patient_ref, finding,
+                   onset_s, onset_time, end_s, confidence, evidence_window, evidence_end_s,
+                   emitted_at
+              FROM alerts
+             WHERE (%(recording)s::text IS NULL OR recording_id = %(recording)s)
+               AND (%(since)s::timestamptz IS NULL OR emitted_at >= %(since)s)
+             ORDER BY emitted_at DESC
+             LIMIT %(limit)s
+            """,
+            {"recording": recording_id, "since": since, "limit": limit},
+        )
+        return await cur.fetchall()

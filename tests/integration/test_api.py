@@ -388,3 +388,43 @@ def test_brrr_api_serves_health(stack: Settings) -> None:
         output, _ = proc.communicate(timeout=20)
     # SIGTERM: uvicorn finishes the requests, runs the lifespan's shutdown, then exits
     assert "Application shutdown complete" in output.decode(), output.decode()
+
+
+async def test_alerts_of_a_recording_newest_first(
+    client: httpx.AsyncClient, stack: Settings
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from connectors.db.sink import store_alert
+    from streams.live import alert_id
+
+    recording = f"live-api-{uuid.uuid4().hex[:8]}"
+    episode = alert_id(recording, "seizure", 100.0)
+    base = {
+        "alert_id": episode,
+        "recording_id": recording,
+        "device_id": "bed-009",
+        "patient_ref": "ab" * 32,
+        "finding": "seizure",
+        "onset_s": 100.0,
+        "onset_time": None,
+        "confidence": 0.95,
+        "evidence_window": 27,
+        "evidence_end_s": 112.0,
+    }
+    now = datetime.now(UTC)
+    async with await psycopg.AsyncConnection.connect(stack.postgres_url, autocommit=True) as conn:
+        await store_alert(conn, {**base, "status": "onset", "end_s": None, "emitted_at": now})
+        await store_alert(conn, {**base, "status": "onset", "end_s": None, "emitted_at": now})
+        await store_alert(
+            conn,
+            {**base, "status": "ended", "end_s": 130.0, "emitted_at": now + timedelta(seconds=30)},
+        )
+    r = await client.get("/api/v1/alerts", params={"recording_id": recording})
+    assert r.status_code == 200
+    rows = r.json()
+    assert [row["status"] for row in rows] == ["ended", "onset"]  # the duplicate stored once
+    assert {row["alert_id"] for row in rows} == {episode}
+    assert rows[0]["end_s"] == 130.0 and rows[1]["finding"] == "seizure"
+    r = await client.get("/api/v1/alerts", params={"limit": 0})
+    assert r.status_code == 422
