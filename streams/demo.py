@@ -92,6 +92,73 @@ def demo_worker(settings: Settings) -> Iterator[Path]:
         _step(f"worker stopped (its log: {log_path})")
 
 
+class LiveDemo:
+    """One simulated bedside device with a seizure at 60 s, streaming 150 s at ten times real
+    time, and a follower of the urgent topic, both in threads of the demo."""
+
+    def __init__(self, settings: Settings) -> None:
+        import threading
+
+        self.settings = settings
+        self.alerts: list[Any] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> LiveDemo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+
+    def start(self) -> None:
+        import threading
+
+        from streams.alerts import follow_alerts
+        from streams.device import Misbehaviour
+        from streams.device_run import run_devices
+
+        def follow() -> None:
+            for alert in follow_alerts(self.settings, stop=self._stop.is_set):
+                self.alerts.append(alert)
+
+        def stream() -> None:
+            asyncio.run(
+                run_devices(
+                    self.settings,
+                    file=None,
+                    loop=False,
+                    events=["seizure@60+30"],
+                    count=1,
+                    seconds=150.0,
+                    speed=10.0,
+                    seed=7,
+                    faults=Misbehaviour(),
+                    quiet=True,
+                )
+            )
+
+        for target in (follow, stream):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wait_for_alerts(self, timeout_s: float) -> list[Any]:
+        """The alerts so far, once the seizure's onset alert and its end are in (or the
+        timeout passed)."""
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if any(a["status"] == "ended" for a in self.alerts):
+                break
+            time.sleep(0.5)
+        if not self.alerts:
+            click.echo("    no alert arrived: see the worker's log", err=True)
+        return list(self.alerts)
+
+
 def print_file_results(summary: list[dict[str, Any]], truths: dict[str, list[Any]]) -> None:
     """Each file's verdict, triage and detections, beside what was injected."""
     for row in summary:
@@ -162,6 +229,7 @@ def run_demo(settings: Settings, out_dir: Path) -> list[dict[str, Any]]:
     from connectors.db import redact_url
     from connectors.db.migrate import migrate
     from connectors.kafka_topics import Topics, ensure_topics
+    from streams.alerts import format_alert
     from streams.replay_view import format_table, run_follow
 
     _step("topics, tables and bucket")
@@ -176,13 +244,21 @@ def run_demo(settings: Settings, out_dir: Path) -> list[dict[str, Any]]:
     truths = {path.name: truth for path, truth in files}
 
     _step("starting a stream worker (brrr worker: Faust agents and the result sink)")
-    with demo_worker(settings) as log_path:
+    with demo_worker(settings) as log_path, LiveDemo(settings) as live:
         click.echo(f"    worker log: {log_path}")
+        _step(
+            "a live bedside device (brrr device --synthetic --event seizure@60+30 --speed 10), "
+            "its alerts followed (brrr alerts follow)"
+        )
+        live.start()
         _step("replaying the files through Kafka (brrr replay)")
         outcomes = asyncio.run(
             run_follow(settings, [p for p, _ in files], analysis_type="screening", speed="max")
         )
-    click.echo(format_table(outcomes, []))
+        click.echo(format_table(outcomes, []))
+        _step("waiting for the live device's urgent alert")
+        for alert in live.wait_for_alerts(timeout_s=90):
+            click.echo("    " + click.style(format_alert(alert), fg="red", bold=True))
     _step("results, read back from PostgreSQL")
     summary = asyncio.run(read_back(settings, outcomes))
     print_file_results(summary, truths)

@@ -193,30 +193,41 @@ def findings(state: LiveState, events: list[dict[str, Any]], context_s: float) -
 
 def update_episodes(state: LiveState, found: list[Finding], window_index: int) -> list[UrgentAlert]:
     """Open, extend and end episodes from the findings of the window just analysed; the
-    alerts to send (one at an episode's onset, one when it ends)."""
+    alerts to send (one at an episode's onset, one when it ends).
+
+    A finding extends the open episode of its kind; one that was reported before (the
+    detectors see the same minute of signal several times) opens nothing; an episode
+    whose evidence stopped ``EPISODE_END_S`` ago has ended.
+    """
     now_s = (window_index + 1) * WINDOW_S
     alerts: list[UrgentAlert] = []
-    seen = {f.finding: f for f in found}
-    for name, f in seen.items():
-        episode = state.episodes.get(name)
-        if episode is None:
-            opened = Episode(
-                name,
-                alert_id(state.recording_id, name, f.onset_s),
-                f.onset_s,
-                f.confidence,
-                window_index,
-                f.end_s,
-            )
-            state.episodes[name] = asdict(opened)
-            state.history.append(
-                {"finding": name, "onset_s": f.onset_s, "end_s": None, "confidence": f.confidence}
-            )
-            alerts.append(_alert(state, opened, "onset", window_index, None))
-        else:
+    for f in found:
+        episode = state.episodes.get(f.finding)
+        if episode is not None:
             episode["last_seen_s"] = max(episode["last_seen_s"], f.end_s)
             episode["confidence"] = max(episode["confidence"], f.confidence)
-    for name in [n for n in state.episodes if n not in seen]:
+            continue
+        if any(
+            past["finding"] == f.finding
+            and past["end_s"] is not None
+            and f.onset_s <= past["end_s"]
+            for past in state.history
+        ):
+            continue  # the episode already reported, seen again in the context
+        opened = Episode(
+            f.finding,
+            alert_id(state.recording_id, f.finding, f.onset_s),
+            f.onset_s,
+            f.confidence,
+            window_index,
+            f.end_s,
+        )
+        state.episodes[f.finding] = asdict(opened)
+        state.history.append(
+            {"finding": f.finding, "onset_s": f.onset_s, "end_s": None, "confidence": f.confidence}
+        )
+        alerts.append(_alert(state, opened, "onset", window_index, None))
+    for name in list(state.episodes):
         episode = Episode(**state.episodes[name])
         if now_s - episode.last_seen_s >= EPISODE_END_S:
             del state.episodes[name]
