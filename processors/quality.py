@@ -1094,6 +1094,10 @@ def autoreject_windows(
 # the quality report
 
 
+#: What a record without any signal is told (it comes first in the acceptability reason).
+NO_SIGNAL_REASON = "no signal: every channel is flat, check the electrodes"
+
+
 @dataclass
 class QualityResult:
     """Quality of a recording (or of one stream chunk).
@@ -1130,6 +1134,15 @@ class QualityResult:
     def n_artifact_windows(self) -> int:
         return int(self.window_flags.sum())
 
+    @property
+    def no_signal(self) -> bool:
+        """Every channel flat (a disconnected head box, a zeroed export): a technical problem
+        for the technician ("check the electrodes"), never a clinical finding."""
+        names = self.repaired.ch_names
+        return bool(names) and all(
+            self.bad_channels.get(c, "").startswith(("flat", "dropout")) for c in names
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able report."""
         flagged = np.flatnonzero(self.window_flags)
@@ -1140,7 +1153,12 @@ class QualityResult:
             "unrepaired_channels": list(self.unrepaired_channels),
             "signal_quality_score": round(float(self.signal_quality_score), 4),
             "is_acceptable": bool(self.is_acceptable),
-            "acceptability_reason": self.acceptability_reason,
+            "acceptability_reason": (
+                f"{NO_SIGNAL_REASON}; {self.acceptability_reason}"
+                if self.no_signal
+                else self.acceptability_reason
+            ),
+            "no_signal": self.no_signal,
             "artifact_window_percent": round(float(self.artifact_window_percent), 2),
             "n_windows": self.n_windows,
             "n_artifact_windows": self.n_artifact_windows,

@@ -177,3 +177,15 @@ def flat_channels(x: np.ndarray, threshold_uv: float = 1.0) -> np.ndarray:
     sub = x[:, ::4]
     med = np.median(sub, axis=1, keepdims=True)
     return 1.4826 * np.median(np.abs(sub - med), axis=1) < threshold_uv
+
+
+#: A rate (discharges a minute) is reported, and used for triage, only over at least this much
+#: analysable signal: one discharge in a 6 s record is a count, not "10 a minute".
+MIN_RATE_SPAN_S = 60.0
+
+
+def rate_per_min(count: int, analysable_s: float) -> float | None:
+    """``count`` per minute of ``analysable_s``, or None under :data:`MIN_RATE_SPAN_S`."""
+    if analysable_s < MIN_RATE_SPAN_S:
+        return None
+    return round(count / (analysable_s / 60.0), 3)
