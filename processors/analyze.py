@@ -433,6 +433,7 @@ def _describe_recording(recording: Recording) -> dict[str, Any]:
         "n_channels": len(recording.ch_names),
         "ch_names": recording.ch_names,
         "set_aside_channels": list(recording.set_aside),
+        "channel_layout": recording.channel_layout,
         "start_time": start.isoformat() if start is not None else None,
     }
 
