@@ -42,6 +42,7 @@ import numpy as np
 
 from processors.errors import ModelUnavailable, NonFiniteSamples, WindowScoreError
 from processors.qeeg import QEEGFeatures, qeeg_features
+from processors.sleep_screen import sleep_windows
 from processors.types import TriagePriority, WindowBatch
 
 #: Scorer names, as recorded in results (schemas: AnalysisResult.scorer).
@@ -159,6 +160,8 @@ class AbnormalityResult:
     discharge_screen: dict[str, Any] | None = None
     #: why the triage is what it is (set with the triage)
     triage_reason: str | None = None
+    #: share of windows taken as sleep, whose slowing did not count (qEEG scorer), or None
+    sleep_window_fraction: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -175,6 +178,11 @@ class AbnormalityResult:
             "evidence": list(self.evidence),
             "discharge_screen": self.discharge_screen,
             "triage_reason": self.triage_reason,
+            "sleep_window_fraction": (
+                None
+                if self.sleep_window_fraction is None
+                else round(float(self.sleep_window_fraction), 4)
+            ),
         }
 
 
@@ -240,7 +248,7 @@ def combine_findings(findings: Mapping[str, np.ndarray]) -> np.ndarray:
     return 1.0 - keep
 
 
-def score_windows_qeeg(batch: WindowBatch) -> np.ndarray:
+def score_windows_qeeg(batch: WindowBatch, *, sleep_mask: np.ndarray | None = None) -> np.ndarray:
     """P(abnormal)-like score per window from a documented rule on qEEG features.
 
     The rule (no trained weights): four findings, each a logistic curve that is 0.5 at the
@@ -252,25 +260,59 @@ def score_windows_qeeg(batch: WindowBatch) -> np.ndarray:
     * hemispheric asymmetry, |L - R| / (L + R) of homologous pairs above 0.6 (van Putten 2007);
     * suppression, more than half the window under 10 uV (Hirsch et al. 2021);
 
-    combined by a noisy-OR with weights :data:`FINDING_WEIGHTS`.
+    combined by a noisy-OR with weights :data:`FINDING_WEIGHTS`. Sleep is not slowing: in
+    windows of sleep the slowing findings do not count (see :func:`qeeg_assessment`).
 
     Parameters
     ----------
     batch : WindowBatch
         Windows in microvolts.
+    sleep_mask : np.ndarray of bool, optional
+        Windows known to be asleep (YASA's hypnogram), besides those the cheap indicator of
+        :func:`processors.sleep_screen.sleep_windows` finds.
 
     Returns
     -------
     scores : np.ndarray, shape (n_windows,)
         In [0, 1].
     """
-    return qeeg_scores_and_findings(batch)[0]
+    return qeeg_assessment(batch, sleep_mask=sleep_mask).scores
 
 
-def qeeg_scores_and_findings(batch: WindowBatch) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """:func:`score_windows_qeeg` and the findings behind it (for :func:`qeeg_evidence`)."""
+@dataclass
+class QEEGAssessment:
+    """The qEEG window scores, the findings behind them and the windows taken as sleep."""
+
+    scores: np.ndarray
+    findings: dict[str, np.ndarray]
+    sleep: np.ndarray
+
+
+#: findings that are normal in sleep (the delta and theta of N2/N3, the absent alpha)
+SLEEP_NORMAL_FINDINGS: tuple[str, ...] = ("slowing", "slow_pdr")
+
+
+def qeeg_assessment(batch: WindowBatch, *, sleep_mask: np.ndarray | None = None) -> QEEGAssessment:
+    """:func:`score_windows_qeeg` with its findings and its sleep windows.
+
+    The slowing findings (:data:`SLEEP_NORMAL_FINDINGS`) are set to 0 in sleep windows: the
+    windows that :func:`processors.sleep_screen.sleep_windows` finds asleep among the slow
+    ones, and those of ``sleep_mask`` (YASA's hypnogram) when given.
+    """
     findings = qeeg_findings(qeeg_features(batch))
-    return combine_findings(findings), findings
+    slow = combine_findings({k: findings[k] for k in SLEEP_NORMAL_FINDINGS})
+    sleep = sleep_windows(batch, slow >= WINDOW_ABNORMAL_THRESHOLD)
+    if sleep_mask is not None:
+        known = np.asarray(sleep_mask, dtype=bool)
+        if known.shape != (batch.n_windows,):
+            raise WindowScoreError(
+                f"sleep_mask has shape {known.shape} for {batch.n_windows} windows; give one "
+                "flag per window."
+            )
+        sleep = sleep | known
+    for name in SLEEP_NORMAL_FINDINGS:
+        findings[name] = np.where(sleep, 0.0, findings[name])
+    return QEEGAssessment(combine_findings(findings), findings, sleep)
 
 
 def _abnormal_column(probe: Any, proba: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ from processors import abnormality, quality
 from processors.events import DischargeScreen, detect_events, screen_discharges
 from processors.preprocessing import prepare_recording, window_recording
 from processors.sleep import analyze_sleep
+from processors.sleep_screen import sleep_windows_from_hypnogram
 from processors.types import WINDOW_S, AnalysisType, Recording, StageResult, WindowBatch
 
 ANALYSIS_TYPES: tuple[str, ...] = ("quick", "screening", "comprehensive")
@@ -165,6 +166,13 @@ def analyze(
             progress=lambda f: report("features", 0.15 + 0.6 * f),
         )
 
+    sleep_mask = None
+    if comprehensive:  # YASA first: its hypnogram says which windows sleep (sleep is not slowing)
+        report("sleep_analysis", 0.7)
+        # YASA filters and resamples itself and asks for unfiltered input.
+        stages["sleep_analysis"] = run_sleep(recording)
+        sleep_mask = _sleep_mask(stages["sleep_analysis"], repaired)
+
     report("abnormality_detection", 0.75)
     no_signal = qc is not None and qc.no_signal
     screen = None if no_signal else _screen(prepared_uv, prepared)
@@ -174,6 +182,7 @@ def analyze(
         options.probe,
         quality_weights=_quality_weights(qc),
         discharge_screen=screen,
+        sleep_mask=sleep_mask,
     )
     if no_signal:  # a technical problem, not a verdict
         abn_stage = StageResult("skipped", reason=quality.NO_SIGNAL_REASON)
@@ -191,10 +200,7 @@ def analyze(
         abn_stage.result["triage_reason"] = decision.reason
 
     report("sleep_analysis", 0.9)
-    if comprehensive:
-        # YASA filters and resamples itself and asks for unfiltered input.
-        stages["sleep_analysis"] = run_sleep(recording)
-    else:
+    if not comprehensive:
         stages["sleep_analysis"] = StageResult(
             "skipped",
             reason=f"sleep staging runs in the comprehensive analysis, not {analysis_type}",
@@ -302,12 +308,15 @@ def run_abnormality(
     *,
     quality_weights: np.ndarray | None = None,
     discharge_screen: DischargeScreen | None = None,
+    sleep_mask: np.ndarray | None = None,
 ) -> tuple[StageResult, abnormality.AbnormalityResult, np.ndarray | None]:
     """Per-window abnormality scores aggregated to a verdict; conservative on failure.
 
     The verdict names its evidence (``evidence``): the qEEG findings or the probe, and the
     discharge screen when one is given (a periodic pattern or repeated discharges make the
-    record abnormal, see :func:`processors.abnormality.add_discharge_screen`).
+    record abnormal, see :func:`processors.abnormality.add_discharge_screen`). Sleep is not
+    slowing: the qEEG scorer leaves out the slowing of sleep windows (``sleep_mask``, from
+    YASA's hypnogram, or its own cheap indicator).
     """
     t0 = time.perf_counter()
     scorer = (
@@ -320,15 +329,19 @@ def run_abnormality(
             scores = abnormality.score_windows_probe(features, probe)
             evidence = ["probe"]
         else:
-            scores = abnormality.score_windows_qeeg(windows)
+            mask = {} if sleep_mask is None else {"sleep_mask": sleep_mask}
+            scores = abnormality.score_windows_qeeg(windows, **mask)
             evidence = None
         result = abnormality.aggregate_abnormality(
             scores, scorer=scorer, quality_weights=quality_weights
         )
-        if result.is_abnormal:  # name the findings (computed again only when abnormal)
-            result.evidence = evidence or abnormality.qeeg_evidence(
-                abnormality.qeeg_scores_and_findings(windows)[1], scores
-            )
+        if evidence is None:  # name the findings and the sleep (qEEG is cheap: computed again)
+            assessment = abnormality.qeeg_assessment(windows, sleep_mask=sleep_mask)
+            result.sleep_window_fraction = float(assessment.sleep.mean())
+            if result.is_abnormal:
+                evidence = abnormality.qeeg_evidence(assessment.findings, scores)
+        if result.is_abnormal:
+            result.evidence = evidence or []
         result = abnormality.add_discharge_screen(result, discharge_screen)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -387,6 +400,15 @@ def _run_events_stage(
             "failed", error=f"{type(exc).__name__}: {exc}", duration_s=time.perf_counter() - t0
         )
     return StageResult("completed", result=events.to_dict(), duration_s=time.perf_counter() - t0)
+
+
+def _sleep_mask(sleep: StageResult, windows: WindowBatch) -> np.ndarray | None:
+    """Windows that YASA staged asleep, or None (the cheap indicator decides) without it."""
+    if sleep.status != "completed" or not sleep.result:
+        return None
+    return sleep_windows_from_hypnogram(
+        windows, sleep.result.get("hypnogram", []), float(sleep.result.get("epoch_s", 30.0))
+    )
 
 
 def _screen(prepared_uv: np.ndarray, prepared: Recording) -> DischargeScreen | None:
