@@ -40,13 +40,15 @@ from processors.errors import (
     RecordingTooShort,
     WrongSamplingRate,
 )
+from processors.geometry import MIN_SFREQ_HZ as GEOMETRY_MIN_SFREQ_HZ
 from processors.montage import cap_mapping, classify_channels, standard_1020_montage
 from processors.types import WINDOW_S, PatientIdentity, Recording
 
-#: Lowest usable sampling rate. Its Nyquist frequency (45 Hz) is the top of the default
-#: band-pass (0.5-45 Hz): below it the band that EEGPT and the detectors read is not recorded,
-#: and upsampling to 256 Hz would only invent an empty band.
-MIN_SFREQ_HZ: float = 90.0
+#: Lowest usable sampling rate (:data:`processors.geometry.MIN_SFREQ_HZ`, one for every stage):
+#: its Nyquist frequency (50 Hz) covers the default band-pass (0.5-45 Hz) with the filters'
+#: margin; below it the band that EEGPT and the detectors read is not recorded, and upsampling
+#: to 256 Hz would only invent an empty band.
+MIN_SFREQ_HZ: float = GEOMETRY_MIN_SFREQ_HZ
 
 _EDF_MAGIC = b"0       "
 _BDF_MAGIC = b"\xffBIOSEMI"

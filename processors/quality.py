@@ -81,8 +81,8 @@ import numpy as np
 from scipy import fft as sp_fft
 
 from processors.errors import QCInputError, RecordingTooShort, WrongSamplingRate
+from processors.geometry import MIN_SFREQ_HZ, head_positions_m, head_sphere_origin_m
 from processors.io import check_finite
-from processors.montage import standard_1020_montage
 from processors.types import WINDOW_S, WindowBatch
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ ARTIFACT_REASONS: tuple[str, ...] = ("amplitude", "jump", "muscle", "flat", "aut
 
 _IQR_TO_SD = 0.7413  # IQR of a normal distribution is 1.349 SD
 _MAD_TO_SD = 1.4826
-_MIN_SFREQ_HZ = 100.0
+_MIN_SFREQ_HZ = MIN_SFREQ_HZ  # processors.geometry's, one for every stage
 _HIGHPASS_HZ = 1.0  # PREP removes trends below 1 Hz before every criterion
 _LOWPASS_HZ = 45.0  # PREP's 45-50 Hz transition: mains noise falls in the "noise" part
 _SEGMENT_S = 1.0  # correlation / dropout segments (PREP: 1 s)
@@ -367,38 +367,14 @@ def _robust_z(values: np.ndarray, spread: float) -> np.ndarray:
 # electrode positions and spherical-spline interpolation
 
 
-@lru_cache(maxsize=1)
-def _montage_positions() -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """standard_1020 positions in MNE's head frame (m) by lower-case name, and the origin of
-    the sphere fitted to all of them.
-
-    The origin is fitted once to the whole montage (94 electrodes and the fiducials), not to
-    each recording's channels, so a channel's interpolation does not depend on which other
-    channels a file happens to carry; pass it as ``origin`` to ``interpolate_bads`` to get
-    the same numbers from MNE.
-    """
-    montage = standard_1020_montage()
-    info = mne.create_info(montage.ch_names, 256.0, "eeg")
-    info.set_montage(montage, verbose="error")
-    pos = {ch["ch_name"].lower(): np.array(ch["loc"][:3], dtype=float) for ch in info["chs"]}
-    _, origin, _ = mne.bem.fit_sphere_to_headshape(info, units="m", verbose="error")
-    return pos, np.asarray(origin, dtype=float)
-
-
 def montage_origin_m() -> np.ndarray:
     """The head-sphere origin (m, head frame) the spline interpolation uses."""
-    return _montage_positions()[1].copy()
+    return head_sphere_origin_m()
 
 
 def _positions(ch_names: Sequence[str]) -> np.ndarray:
     """``(n_ch, 3)`` positions relative to the sphere origin; NaN rows where unknown."""
-    table, origin = _montage_positions()
-    out = np.full((len(ch_names), 3), np.nan)
-    for i, ch in enumerate(ch_names):
-        p = table.get(ch.lower())
-        if p is not None and np.isfinite(p).all():
-            out[i] = p - origin
-    return out
+    return head_positions_m(ch_names) - head_sphere_origin_m()
 
 
 def _spline_matrix(pos_from: np.ndarray, pos_to: np.ndarray) -> np.ndarray:
@@ -1060,7 +1036,7 @@ def autoreject_windows(
             f"AutoReject interpolates from electrode positions; only {picks.size} of the "
             f"channels {names} have standard_1020 positions (at least 4 needed)"
         )
-    _, origin = _montage_positions()
+    origin = head_sphere_origin_m()
     montage = mne.channels.make_dig_montage(
         ch_pos={names[i]: pos[i] + origin for i in picks}, coord_frame="head"
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -10,9 +9,10 @@ import numpy as np
 from scipy import ndimage, signal
 
 from processors.errors import InvalidSignalError, NonFiniteSamples, WrongSamplingRate
+from processors.geometry import MIN_SFREQ_HZ, hemisphere_sides, neighbour_matrix, positions_m
 
-#: The detectors need at least this rate to see 20 ms spikes and 20-45 Hz muscle activity.
-MIN_SFREQ_HZ = 100.0
+# The head (positions, neighbours, sides) and the minimum rate are processors.geometry's.
+__all__ = ["MIN_SFREQ_HZ", "hemisphere_sides", "neighbour_matrix", "positions_m"]
 
 
 def check_signal(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> np.ndarray:
@@ -102,48 +102,6 @@ def at_samples(scale: np.ndarray, block: int, idx: np.ndarray) -> np.ndarray:
     """Block-level values (channels x blocks, or one channel's blocks) at sample indices."""
     b = np.minimum(np.asarray(idx) // block, scale.shape[-1] - 1)
     return scale[..., b]
-
-
-@lru_cache(maxsize=8)
-def _montage_positions() -> dict[str, np.ndarray]:
-    from processors.montage import standard_1020_montage
-
-    pos = standard_1020_montage().get_positions()["ch_pos"]
-    return {k.lower(): np.asarray(v) for k, v in pos.items()}
-
-
-def positions_m(ch_names: Sequence[str]) -> np.ndarray | None:
-    """Electrode positions (m) when every channel is a standard_1020 name, else None."""
-    table = _montage_positions()
-    try:
-        return np.array([table[c.lower()] for c in ch_names])
-    except KeyError:
-        return None
-
-
-def neighbour_matrix(ch_names: Sequence[str], max_distance_m: float = 0.075) -> np.ndarray:
-    """Boolean adjacency of electrodes closer than ``max_distance_m`` (about one 10-20
-    inter-electrode distance); with unknown positions every pair counts as neighbours."""
-    pos = positions_m(ch_names)
-    n = len(ch_names)
-    if pos is None:
-        return ~np.eye(n, dtype=bool)
-    d = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
-    return (d < max_distance_m) & ~np.eye(n, dtype=bool)
-
-
-def hemisphere_sides(ch_names: Sequence[str]) -> np.ndarray:
-    """-1 left, +1 right, 0 midline, from positions or from 10-20 naming (the trailing
-    number: odd = left, even = right, as F9/F10; none or ``z`` = midline)."""
-    pos = positions_m(ch_names)
-    if pos is not None:
-        x = pos[:, 0]
-        return np.where(x < -0.005, -1, np.where(x > 0.005, 1, 0))
-    sides = []
-    for name in ch_names:
-        number = re.search(r"(\d+)$", name.rstrip(".").strip())
-        sides.append(0 if number is None else (-1 if int(number[1]) % 2 else 1))
-    return np.array(sides)
 
 
 def inside_any(t_s: float, spans: Sequence[tuple[float, float]], pad_s: float = 0.0) -> bool:

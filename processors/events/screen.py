@@ -24,8 +24,6 @@ from processors.events._common import (
     check_signal,
     flat_channels,
     inside_any,
-    neighbour_matrix,
-    positions_m,
     rate_per_min,
 )
 from processors.events._types import Event
@@ -39,6 +37,7 @@ from processors.events.spikes import (
     find_discharges,
     prepare_context,
 )
+from processors.geometry import frontal_mask, neighbour_matrix
 
 #: Isolated discharges (outside artifacts) that make a record abnormal: repeated, not one.
 SCREEN_MIN_DISCHARGES: int = 3
@@ -123,14 +122,6 @@ class DischargeScreen:
         }
 
 
-def frontal_channels(ch_names: Sequence[str]) -> set[str]:
-    """Electrodes in front of the coronal midline (Fp, AF, F rows), where blinks show."""
-    pos = positions_m(ch_names)
-    if pos is None:
-        return {c for c in ch_names if c.lower().startswith(("fp", "af", "f"))}
-    return {c for c, p in zip(ch_names, pos, strict=True) if p[1] > 0.03}
-
-
 def _blink_shadow(artifacts: Sequence[Event]) -> list[tuple[float, float]]:
     """Where a blink and its undershoots lie: a zero-phase high-pass (here the 1 Hz edge of the
     discharge band, or the recording's own 0.5 Hz) leaves a negative lobe on both sides of
@@ -164,7 +155,11 @@ class _ArtifactZones:
                 local.append((e.onset_s, e.offset_s, MUSCLE_PAD_S, reach))
             elif e.subtype == "electrode_pop":  # one electrode
                 local.append((e.onset_s, e.offset_s, POP_PAD_S, set(e.channels)))
-        return cls(local, _blink_shadow(artifacts), frontal_channels(names))
+        return cls(
+            local,
+            _blink_shadow(artifacts),
+            {c for c, f in zip(names, frontal_mask(names), strict=True) if f},
+        )
 
     def holds(self, d: Discharge, *, blinks: bool = True) -> bool:
         """Whether the transient lies inside an artifact (a muscle burst on or beside one of
