@@ -413,8 +413,9 @@ def aggregate_abnormality(
 
     ``abnormal_probability`` is the larger of the quality-weighted mean window score
     (recording-level averaging of window probabilities, as in the TUAB evaluations of EEGPT)
-    and the highest weighted mean over :data:`SUSTAINED_WINDOWS` consecutive windows, so a
-    focal stretch of abnormality (a seizure in a long normal record) is not averaged away;
+    and the highest weighted mean over :data:`SUSTAINED_WINDOWS` consecutive windows when that
+    stretch is itself abnormal (at least 0.5), so a focal stretch of abnormality (a seizure in
+    a long normal record) is not averaged away;
     the recording is abnormal when it reaches 0.5. The verdict's confidence is ``|2 p - 1|``
     shrunk for short recordings by ``n / (n + 2)`` (n: effective number of windows), so a
     single window never gives a fully confident verdict and p = 0.5 gives none.
@@ -476,7 +477,11 @@ def aggregate_abnormality(
         weights = np.ones_like(scores)
     w = weights / weights.sum()
     mean_p = float(np.sum(w * scores))
-    p = max(mean_p, sustained_score(scores, weights, SUSTAINED_WINDOWS))
+    sustained = sustained_score(scores, weights, SUSTAINED_WINDOWS)
+    # A sustained stretch is evidence when it is itself abnormal; below 0.5 it must not make a
+    # normal verdict less confident than its windows say (a few louder windows are not a
+    # focal abnormality).
+    p = max(mean_p, sustained) if sustained >= WINDOW_ABNORMAL_THRESHOLD else mean_p
     n_eff = float(weights.sum() ** 2 / np.sum(weights**2))  # Kish effective sample size
     confidence = abs(2.0 * p - 1.0) * n_eff / (n_eff + _PRIOR_WINDOWS)
     result = AbnormalityResult(

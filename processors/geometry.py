@@ -180,3 +180,44 @@ def posterior_mask(ch_names: Sequence[str]) -> np.ndarray:
     y = positions_m(ch_names)[:, 1]
     by_name = np.array([c.lower().startswith(("p", "o", "i")) for c in ch_names], dtype=bool)
     return np.where(np.isfinite(y), np.nan_to_num(y, nan=0.0) < POSTERIOR_Y_M, by_name)
+
+
+#: Spherical spline of Perrin et al. (1989) as MNE uses it: stiffness m = 4, 50 Legendre terms,
+#: regularisation 1e-5 on the diagonal.
+SPLINE_STIFFNESS: int = 4
+SPLINE_LEGENDRE_TERMS: int = 50
+SPLINE_ALPHA: float = 1e-5
+
+
+def _spline_g(cos_angle: np.ndarray) -> np.ndarray:
+    """Perrin's g(x) = 1/(4 pi) sum_n (2n + 1) / (n (n + 1))^m P_n(x)."""
+    n = np.arange(1, SPLINE_LEGENDRE_TERMS + 1, dtype=float)
+    factors = (2 * n + 1) / (n**SPLINE_STIFFNESS * (n + 1) ** SPLINE_STIFFNESS * 4 * np.pi)
+    return np.polynomial.legendre.legval(cos_angle, np.concatenate([[0.0], factors]))
+
+
+def spline_interpolation_matrix(pos_from_m: np.ndarray, pos_to_m: np.ndarray) -> np.ndarray:
+    """Spherical-spline interpolation matrix (Perrin et al. 1989) from ``pos_from_m`` to
+    ``pos_to_m`` (positions relative to the head-sphere centre), shape (n_to, n_from).
+
+    The same formula as MNE's ``interpolate_bads`` (stiffness 4, 50 Legendre terms,
+    regularisation 1e-5), computed here so that no private MNE function is called.
+
+    References
+    ----------
+    Perrin F, Pernier J, Bertrand O, Echallier JF. Spherical splines for scalp potential and
+    current density mapping. Electroencephalogr Clin Neurophysiol 72(2):184-187, 1989.
+    """
+    from scipy.linalg import pinv
+
+    def unit(p: np.ndarray) -> np.ndarray:
+        size = np.linalg.norm(p, axis=1, keepdims=True)
+        return np.divide(p, size, out=np.array(p, dtype=float), where=size > 0)
+
+    src, dst = unit(np.asarray(pos_from_m, float)), unit(np.asarray(pos_to_m, float))
+    n_from, n_to = src.shape[0], dst.shape[0]
+    g_from = _spline_g(src @ src.T)
+    g_from.flat[:: n_from + 1] += SPLINE_ALPHA
+    g_to = _spline_g(dst @ src.T)
+    system = np.block([[g_from, np.ones((n_from, 1))], [np.ones((1, n_from)), np.zeros((1, 1))]])
+    return np.hstack([g_to, np.ones((n_to, 1))]) @ pinv(system)[:, :-1]

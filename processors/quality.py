@@ -52,8 +52,9 @@ low-correlation seconds) and the per-channel window thresholds; :func:`assess_wi
 then judges each new chunk against them (see there).
 
 Repair interpolates bad channels from the good ones with spherical splines (Perrin et al.
-1989) on the standard_1020 positions, MNE's own interpolation matrix computed once per
-channel set; AutoReject (Jas et al. 2017) optionally repairs local artifacts per window.
+1989) on the standard_1020 positions, the interpolation matrix of MNE's formula
+(:func:`processors.geometry.spline_interpolation_matrix`, no private MNE call) computed once
+per channel set; AutoReject (Jas et al. 2017) optionally repairs local artifacts per window.
 
 References
 ----------
@@ -81,7 +82,12 @@ import numpy as np
 from scipy import fft as sp_fft
 
 from processors.errors import QCInputError, RecordingTooShort, WrongSamplingRate
-from processors.geometry import MIN_SFREQ_HZ, head_positions_m, head_sphere_origin_m
+from processors.geometry import (
+    MIN_SFREQ_HZ,
+    head_positions_m,
+    head_sphere_origin_m,
+    spline_interpolation_matrix,
+)
 from processors.io import check_finite
 from processors.types import WINDOW_S, WindowBatch
 
@@ -378,9 +384,7 @@ def _positions(ch_names: Sequence[str]) -> np.ndarray:
 
 
 def _spline_matrix(pos_from: np.ndarray, pos_to: np.ndarray) -> np.ndarray:
-    from mne.channels.interpolation import _make_interpolation_matrix
-
-    return _make_interpolation_matrix(pos_from, pos_to, alpha=1e-5)
+    return spline_interpolation_matrix(pos_from, pos_to)
 
 
 @lru_cache(maxsize=64)
@@ -733,9 +737,9 @@ def _bad_channels_of_batch(
 def repair_windows(batch: WindowBatch, bad_channels: Sequence[str]) -> WindowBatch:
     """Interpolate bad channels from the good ones with spherical splines.
 
-    The interpolation matrix (MNE's, Perrin et al. 1989, on standard_1020 positions about the
-    fitted head-sphere origin) is computed once per channel set and applied to every window
-    with one matrix product. Channels are never dropped: the same names, in the same order,
+    The interpolation matrix (MNE's formula, Perrin et al. 1989, on standard_1020 positions
+    about the fitted head-sphere origin) is computed once per channel set and applied to every
+    window with one matrix product. Channels are never dropped: the same names, in the same order,
     come out. A bad channel without a standard position (or with fewer than 4 good
     positioned channels to draw on) is left as it is; :func:`assess_quality` reports it.
 
