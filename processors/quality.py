@@ -84,6 +84,7 @@ from scipy import fft as sp_fft
 from processors.errors import QCInputError, RecordingTooShort, WrongSamplingRate
 from processors.geometry import (
     MIN_SFREQ_HZ,
+    SUPPRESSION_PP_UV,
     head_positions_m,
     head_sphere_origin_m,
     spline_interpolation_matrix,
@@ -1105,6 +1106,8 @@ class QualityResult:
     autoreject_interpolated: np.ndarray | None = None
     autoreject_error: str | None = None
     duration_s: float = 0.0
+    #: 99.9th percentile of the absolute deviation from each channel's median (uV), all channels
+    peak_uv: float | None = None
 
     @property
     def n_windows(self) -> int:
@@ -1117,11 +1120,15 @@ class QualityResult:
     @property
     def no_signal(self) -> bool:
         """Every channel flat (a disconnected head box, a zeroed export): a technical problem
-        for the technician ("check the electrodes"), never a clinical finding."""
+        for the technician ("check the electrodes"), never a clinical finding. A record with
+        bursts above the suppression threshold anywhere (burst suppression, whose suppressed
+        stretches look flat) has a signal."""
         names = self.repaired.ch_names
-        return bool(names) and all(
+        all_flat = bool(names) and all(
             self.bad_channels.get(c, "").startswith(("flat", "dropout")) for c in names
         )
+        quiet = self.peak_uv is None or self.peak_uv < SUPPRESSION_PP_UV
+        return all_flat and quiet
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able report."""
@@ -1139,6 +1146,7 @@ class QualityResult:
                 else self.acceptability_reason
             ),
             "no_signal": self.no_signal,
+            "peak_uv": None if self.peak_uv is None else round(float(self.peak_uv), 2),
             "artifact_window_percent": round(float(self.artifact_window_percent), 2),
             "n_windows": self.n_windows,
             "n_artifact_windows": self.n_artifact_windows,
@@ -1167,6 +1175,26 @@ class QualityResult:
             "thresholds_calibrated_s": round(float(self.thresholds.calibrated_s), 1),
             "duration_s": round(float(self.duration_s), 4),
         }
+
+
+def _peak_uv(x_uv: np.ndarray) -> float:
+    """99.9th percentile of |x - channel median| over every channel (on every 4th sample)."""
+    x = np.asarray(x_uv, dtype=float)
+    x = x.reshape(-1, x.shape[-1]) if x.ndim == 2 else np.moveaxis(x, 1, 0).reshape(x.shape[1], -1)
+    sub = x[:, ::4]
+    return float(np.percentile(np.abs(sub - np.median(sub, axis=1, keepdims=True)), 99.9))
+
+
+#: Share of the channels flat or dropping out together that makes a global suppression.
+GLOBAL_SUPPRESSION_SHARE = 0.75
+
+
+def _globally_suppressed(bads: dict[str, str], names: Sequence[str], peak_uv: float) -> bool:
+    """Most channels flat or dropping out together while the record still rises above the
+    suppression threshold: a suppressed background with bursts (burst suppression), a
+    property of the brain that quality control must not count as bad electrodes."""
+    quiet = sum(bads.get(c, "").startswith(("flat", "dropout")) for c in names)
+    return quiet >= GLOBAL_SUPPRESSION_SHARE * len(names) and peak_uv >= SUPPRESSION_PP_UV
 
 
 def _verdict(
@@ -1233,11 +1261,19 @@ def assess_quality(
         )
     else:
         bads, _ = _bad_channels_of_batch(batch, base, ransac=ransac, seed=seed)
+    signal_uv = continuous_uv if continuous_uv is not None else batch.data_uv
+    peak_uv = _peak_uv(signal_uv)
+    suppressed = _globally_suppressed(bads, names, peak_uv)
+    if suppressed:  # the whole head quiet at once, with bursts: the brain, not the electrodes
+        bads = {c: r for c, r in bads.items() if not r.startswith(("flat", "dropout"))}
     repaired = repair_windows(batch, list(bads))
     m = _window_measures(repaired.data_uv, repaired.sfreq_hz)
     win_thr = base if thresholds is not None else _thresholds_from_measures(m, base, names)
     wf = _flags_from_measures(m, win_thr, len(names))
     flags, reasons = wf.flags.copy(), [list(r) for r in wf.reasons]
+    if suppressed:  # suppressed windows are the pattern, not artifacts
+        reasons = [[r for r in rs if r != "flat"] for rs in reasons]
+        flags = np.array([bool(rs) for rs in reasons], dtype=bool)
     ar_used, beyond, interp, ar_error = False, None, None, None
     if use_autoreject:
         try:
@@ -1250,6 +1286,8 @@ def assess_quality(
             ar_error = str(exc)
             logger.warning("AutoReject skipped: %s", exc)
     score, ok, why = _verdict(len(bads), len(names), int(flags.sum()), batch.n_windows, base)
+    if suppressed:
+        why += "; the whole head is suppressed at once with bursts: not counted as flat channels"
     return QualityResult(
         bad_channels=bads,
         signal_quality_score=score,
@@ -1266,6 +1304,7 @@ def assess_quality(
         autoreject_interpolated=interp,
         autoreject_error=ar_error,
         duration_s=time.perf_counter() - t0,
+        peak_uv=peak_uv,
     )
 
 

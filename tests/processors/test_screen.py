@@ -138,3 +138,24 @@ def test_transients_inside_muscle_bursts_are_not_epileptiform() -> None:
     assert in_muscle == []
     assert report.summaries["discharges_in_artifacts"] == 3
     assert not screen_discharges(eeg.data_uv, SFREQ, eeg.ch_names).repeated
+
+
+def test_deep_burst_suppression_is_a_signal_and_stays_urgent() -> None:
+    # A background suppressed to about 1 uV with bursts of 100 uV: quality control must not
+    # take the quiet head for flat electrodes, nor the record for "no signal".
+    eeg = generate_eeg(150.0, blinks=False, seed=46)
+    rng = np.random.default_rng(46)
+    gain = np.full(eeg.data_uv.shape[1], 0.04)
+    bursts = np.zeros_like(eeg.data_uv)
+    for onset_s in np.arange(8.0, 145.0, 9.0):
+        a, b = int(onset_s * SFREQ), int((onset_s + 1.5) * SFREQ)
+        gain[a:b] = 1.0
+        bursts[:, a:b] += rng.normal(0.0, 40.0, (1, b - a)) * np.hanning(b - a)
+    data = eeg.data_uv * gain + bursts
+    out = analyze(recording_from_array(data, SFREQ, eeg.ch_names, "deep-bs"), "screening")
+    result = out.to_dict()
+    assert result["quality_report"]["result"]["no_signal"] is False
+    assert result["abnormality_detection"]["result"]["is_abnormal"] is True
+    types = {e["type"] for e in result["event_detection"]["result"]["events"]}
+    assert "burst_suppression" in types
+    assert result["triage_priority"] == "urgent"
