@@ -44,6 +44,8 @@ SCREEN_MIN_DISCHARGES: int = 3
 #: How far around a muscle burst or an electrode pop a transient still belongs to it.
 MUSCLE_PAD_S: float = 0.25
 POP_PAD_S: float = 0.3
+#: share of a transient's field on an artifact's channels (and neighbours) that makes it one
+FIELD_SHARE_IN_ARTIFACT: float = 0.5
 #: in a blink's shadow, a frontal transient must be this much sharper than the background
 SHADOW_SLOPE_RATIO: float = 3.0
 #: Periodic trains below this confidence do not make the screen positive.
@@ -137,8 +139,8 @@ def _blink_shadow(artifacts: Sequence[Event]) -> list[tuple[float, float]]:
 class _ArtifactZones:
     """Where transients are artifacts, from the artifact events of one record."""
 
-    #: (onset_s, offset_s, pad_s, channels it reaches)
-    local: list[tuple[float, float, float, set[str]]]
+    #: (onset_s, offset_s, pad_s, channels it reaches, its own channels)
+    local: list[tuple[float, float, float, set[str], set[str]]]
     shadow: list[tuple[float, float]]
     frontal: set[str]
 
@@ -152,26 +154,30 @@ class _ArtifactZones:
                 rows = [names.index(c) for c in e.channels if c in names]
                 beside = np.flatnonzero(near[rows].any(axis=0)) if rows else []
                 reach = {names[j] for j in beside} | set(e.channels)
-                local.append((e.onset_s, e.offset_s, MUSCLE_PAD_S, reach))
+                local.append((e.onset_s, e.offset_s, MUSCLE_PAD_S, reach, set(e.channels)))
             elif e.subtype == "electrode_pop":  # one electrode
-                local.append((e.onset_s, e.offset_s, POP_PAD_S, set(e.channels)))
+                own = set(e.channels)
+                local.append((e.onset_s, e.offset_s, POP_PAD_S, own, own))
         return cls(
             local,
             _blink_shadow(artifacts),
             {c for c, f in zip(names, frontal_mask(names), strict=True) if f},
         )
 
-    def holds(self, d: Discharge, *, blinks: bool = True) -> bool:
-        """Whether the transient lies inside an artifact (a muscle burst on or beside one of
-        its channels, an electrode pop on one of them, or with ``blinks`` a blink for a blunt
-        frontal one): then it is not epileptiform evidence. Periodic candidates leave blinks
-        out: a frontal train is told from blinks by its own regularity and topography
-        (:mod:`.periodic`)."""
+    def holds(self, d: Discharge) -> bool:
+        """Whether the transient lies inside an artifact: in time, and in place (its strongest
+        channel is the muscle burst's or the popping electrode, or at least half its field
+        lies on the burst's channels and their neighbours, where muscle spreads), or a blunt
+        frontal transient in a blink. Then it is not epileptiform evidence."""
         chans = set(d.channels)
-        for onset_s, offset_s, pad_s, reach in self.local:
-            if chans & reach and inside_any(d.apex_s, [(onset_s, offset_s)], pad_s=pad_s):
+        strongest = max(d.channel_amplitudes_uv, key=d.channel_amplitudes_uv.get)
+        for onset_s, offset_s, pad_s, reach, own in self.local:
+            if not inside_any(d.apex_s, [(onset_s, offset_s)], pad_s=pad_s):
+                continue
+            # its strongest channel is the artifact's, or most of its field lies within reach
+            if strongest in own or len(chans & reach) >= FIELD_SHARE_IN_ARTIFACT * len(chans):
                 return True
-        if not blinks or d.slope_ratio >= SHADOW_SLOPE_RATIO:
+        if d.slope_ratio >= SHADOW_SLOPE_RATIO:
             return False
         if not inside_any(d.apex_s, self.shadow):
             return False
@@ -228,10 +234,11 @@ def find_discharge_evidence(
     DischargeEvidence
     """
     zones = _ArtifactZones.of(artifacts, ch_names)
+    # Periodic trains are judged by their own regularity, salience and topography
+    # (:mod:`.periodic`): an artifact breaking one cycle must not break the train.
     candidates = find_periodic_candidates(x, sfreq_hz, ch_names, ctx)
-    clean = [d for d in candidates if not zones.holds(d, blinks=False)]
     periodic = detect_periodic_discharges(
-        x, sfreq_hz, ch_names, discharges=clean, exclude=exclude, prepared=ctx
+        x, sfreq_hz, ch_names, discharges=candidates, exclude=exclude, prepared=ctx
     )
     periodic_spans = [(e.onset_s, e.offset_s) for e in periodic]
     isolated: list[Event] = []
