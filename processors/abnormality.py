@@ -10,7 +10,10 @@ Two window scorers feed one aggregation:
   with a scikit-learn style ``predict_proba``).
 
 :func:`aggregate_abnormality` turns window scores into a recording verdict with a confidence,
-and :func:`decide_triage` adds events and signal quality to choose routine, expedite or urgent.
+:func:`add_discharge_screen` makes a record with repeated or periodic discharges abnormal
+whatever its background (an EEG with repeated epileptiform discharges is abnormal by
+definition), and :func:`decide_triage` adds events and signal quality to choose routine,
+expedite or urgent.
 When scoring fails, :func:`conservative_result` gives the safe answer: abnormal, low confidence,
 expedite.
 
@@ -39,6 +42,7 @@ import numpy as np
 
 from processors.errors import ModelUnavailable, NonFiniteSamples, WindowScoreError
 from processors.qeeg import QEEGFeatures, qeeg_features
+from processors.sleep_screen import sleep_windows
 from processors.types import TriagePriority, WindowBatch
 
 #: Scorer names, as recorded in results (schemas: AnalysisResult.scorer).
@@ -91,6 +95,12 @@ CONFIDENT_THRESHOLD: float = 0.5
 URGENT_PROBABILITY: float = 0.9
 #: Epileptiform discharges per minute at or above this are "frequent" (>= 1 per 10 s): urgent.
 URGENT_DISCHARGES_PER_MIN: float = 6.0
+#: A record shorter than this (of analysable signal) is too short for a confident urgent call
+#: from its background or a discharge rate: at most expedite on those grounds.
+MIN_URGENT_SPAN_S: float = 60.0
+#: P(abnormal) the discharge screen gives a record by itself: a periodic pattern, repeated
+#: isolated discharges. Below the urgent threshold: the event stage types them and decides.
+SCREEN_PROBABILITY: dict[str, float] = {"periodic": 0.85, "repeated": 0.75}
 #: Event types that are urgent whatever the abnormality score (ACNS 2021 terminology).
 URGENT_EVENT_TYPES: frozenset[str] = frozenset({"seizure", "burst_suppression", "PLED", "GPED"})
 #: Events below this confidence do not change the triage.
@@ -144,6 +154,14 @@ class AbnormalityResult:
     fraction_abnormal_windows: float
     per_window: np.ndarray = field(repr=False)
     error: str | None = None
+    #: what made the verdict: ``qeeg:slowing``, ``probe``, ``discharges:periodic (PLED)``...
+    evidence: list[str] = field(default_factory=list)
+    #: :meth:`processors.events.DischargeScreen.to_dict` when the screen ran
+    discharge_screen: dict[str, Any] | None = None
+    #: why the triage is what it is (set with the triage)
+    triage_reason: str | None = None
+    #: share of windows taken as sleep, whose slowing did not count (qEEG scorer), or None
+    sleep_window_fraction: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -157,6 +175,14 @@ class AbnormalityResult:
             "fraction_abnormal_windows": round(float(self.fraction_abnormal_windows), 4),
             "per_window": [round(float(s), 4) for s in self.per_window],
             "error": self.error,
+            "evidence": list(self.evidence),
+            "discharge_screen": self.discharge_screen,
+            "triage_reason": self.triage_reason,
+            "sleep_window_fraction": (
+                None
+                if self.sleep_window_fraction is None
+                else round(float(self.sleep_window_fraction), 4)
+            ),
         }
 
 
@@ -222,7 +248,7 @@ def combine_findings(findings: Mapping[str, np.ndarray]) -> np.ndarray:
     return 1.0 - keep
 
 
-def score_windows_qeeg(batch: WindowBatch) -> np.ndarray:
+def score_windows_qeeg(batch: WindowBatch, *, sleep_mask: np.ndarray | None = None) -> np.ndarray:
     """P(abnormal)-like score per window from a documented rule on qEEG features.
 
     The rule (no trained weights): four findings, each a logistic curve that is 0.5 at the
@@ -234,19 +260,59 @@ def score_windows_qeeg(batch: WindowBatch) -> np.ndarray:
     * hemispheric asymmetry, |L - R| / (L + R) of homologous pairs above 0.6 (van Putten 2007);
     * suppression, more than half the window under 10 uV (Hirsch et al. 2021);
 
-    combined by a noisy-OR with weights :data:`FINDING_WEIGHTS`.
+    combined by a noisy-OR with weights :data:`FINDING_WEIGHTS`. Sleep is not slowing: in
+    windows of sleep the slowing findings do not count (see :func:`qeeg_assessment`).
 
     Parameters
     ----------
     batch : WindowBatch
         Windows in microvolts.
+    sleep_mask : np.ndarray of bool, optional
+        Windows known to be asleep (YASA's hypnogram), besides those the cheap indicator of
+        :func:`processors.sleep_screen.sleep_windows` finds.
 
     Returns
     -------
     scores : np.ndarray, shape (n_windows,)
         In [0, 1].
     """
-    return combine_findings(qeeg_findings(qeeg_features(batch)))
+    return qeeg_assessment(batch, sleep_mask=sleep_mask).scores
+
+
+@dataclass
+class QEEGAssessment:
+    """The qEEG window scores, the findings behind them and the windows taken as sleep."""
+
+    scores: np.ndarray
+    findings: dict[str, np.ndarray]
+    sleep: np.ndarray
+
+
+#: findings that are normal in sleep (the delta and theta of N2/N3, the absent alpha)
+SLEEP_NORMAL_FINDINGS: tuple[str, ...] = ("slowing", "slow_pdr")
+
+
+def qeeg_assessment(batch: WindowBatch, *, sleep_mask: np.ndarray | None = None) -> QEEGAssessment:
+    """:func:`score_windows_qeeg` with its findings and its sleep windows.
+
+    The slowing findings (:data:`SLEEP_NORMAL_FINDINGS`) are set to 0 in sleep windows: the
+    windows that :func:`processors.sleep_screen.sleep_windows` finds asleep among the slow
+    ones, and those of ``sleep_mask`` (YASA's hypnogram) when given.
+    """
+    findings = qeeg_findings(qeeg_features(batch))
+    slow = combine_findings({k: findings[k] for k in SLEEP_NORMAL_FINDINGS})
+    sleep = sleep_windows(batch, slow >= WINDOW_ABNORMAL_THRESHOLD)
+    if sleep_mask is not None:
+        known = np.asarray(sleep_mask, dtype=bool)
+        if known.shape != (batch.n_windows,):
+            raise WindowScoreError(
+                f"sleep_mask has shape {known.shape} for {batch.n_windows} windows; give one "
+                "flag per window."
+            )
+        sleep = sleep | known
+    for name in SLEEP_NORMAL_FINDINGS:
+        findings[name] = np.where(sleep, 0.0, findings[name])
+    return QEEGAssessment(combine_findings(findings), findings, sleep)
 
 
 def _abnormal_column(probe: Any, proba: np.ndarray) -> np.ndarray:
@@ -347,8 +413,9 @@ def aggregate_abnormality(
 
     ``abnormal_probability`` is the larger of the quality-weighted mean window score
     (recording-level averaging of window probabilities, as in the TUAB evaluations of EEGPT)
-    and the highest weighted mean over :data:`SUSTAINED_WINDOWS` consecutive windows, so a
-    focal stretch of abnormality (a seizure in a long normal record) is not averaged away;
+    and the highest weighted mean over :data:`SUSTAINED_WINDOWS` consecutive windows when that
+    stretch is itself abnormal (at least 0.5), so a focal stretch of abnormality (a seizure in
+    a long normal record) is not averaged away;
     the recording is abnormal when it reaches 0.5. The verdict's confidence is ``|2 p - 1|``
     shrunk for short recordings by ``n / (n + 2)`` (n: effective number of windows), so a
     single window never gives a fully confident verdict and p = 0.5 gives none.
@@ -410,7 +477,11 @@ def aggregate_abnormality(
         weights = np.ones_like(scores)
     w = weights / weights.sum()
     mean_p = float(np.sum(w * scores))
-    p = max(mean_p, sustained_score(scores, weights, SUSTAINED_WINDOWS))
+    sustained = sustained_score(scores, weights, SUSTAINED_WINDOWS)
+    # A sustained stretch is evidence when it is itself abnormal; below 0.5 it must not make a
+    # normal verdict less confident than its windows say (a few louder windows are not a
+    # focal abnormality).
+    p = max(mean_p, sustained) if sustained >= WINDOW_ABNORMAL_THRESHOLD else mean_p
     n_eff = float(weights.sum() ** 2 / np.sum(weights**2))  # Kish effective sample size
     confidence = abs(2.0 * p - 1.0) * n_eff / (n_eff + _PRIOR_WINDOWS)
     result = AbnormalityResult(
@@ -458,28 +529,55 @@ def _summary_rate(events: Any) -> float | None:
     return float(rate) if rate is not None else None
 
 
-def decide_triage(
+@dataclass(frozen=True)
+class TriageDecision:
+    """A triage priority and the rule that chose it."""
+
+    priority: TriagePriority
+    reason: str
+
+
+def _confident_event_types(events: Sequence | Any | None) -> list[str]:
+    if isinstance(events, Mapping):  # EventReport.to_dict()
+        events = events.get("events", ())
+    elif events is not None and not isinstance(events, Sequence):
+        events = getattr(events, "events", events)
+    return [
+        str(_event_field(e, "type", ""))
+        for e in (events or ())
+        if (conf := _event_field(e, "confidence")) is None or float(conf) >= EVENT_MIN_CONFIDENCE
+    ]
+
+
+def triage_decision(
     abnormality: AbnormalityResult,
     events: Sequence | Any | None,
     quality_acceptable: bool,
     *,
     duration_s: float | None = None,
     discharges_per_min: float | None = None,
-) -> TriagePriority:
-    """Triage priority from the abnormality verdict, the events and the signal quality.
+    analysable_s: float | None = None,
+    no_signal: bool = False,
+) -> TriageDecision:
+    """Triage priority, with its reason, from the verdict, the events and the signal quality.
 
     The rule, first match wins:
 
-    1. **urgent** if any event of type seizure, burst_suppression, PLED or GPED has a
+    1. **expedite** (technical) when there is no signal at all (every channel flat): check the
+       electrodes; never a clinical finding;
+    2. **expedite** (technical review) when quality is not acceptable: the verdict is limited by
+       signal quality, whatever it says;
+    3. **urgent** if any event of type seizure, burst_suppression, PLED or GPED has a
        confidence of at least 0.5 (events without a confidence count as confident);
-    2. **urgent** if the recording is abnormal with P(abnormal) >= 0.9;
-    3. **urgent** if epileptiform discharges are frequent: at least 6 per minute, given as
+    4. **urgent** if the recording is abnormal with P(abnormal) >= 0.9, over at least a minute
+       of analysable signal (``analysable_s``, else ``duration_s``, when given);
+    5. **urgent** if epileptiform discharges are frequent: at least 6 per minute, given as
        ``discharges_per_min``, else the EventReport's ``discharge_rate_per_min`` summary, else
-       counted from the events over ``duration_s``;
-    4. **expedite** if the recording is abnormal, the verdict's confidence is below 0.5,
-       quality is not acceptable, the verdict carries an error, or there is any confident
-       epileptiform event;
-    5. **routine** otherwise: normal, confident, good quality, nothing found.
+       counted from the events over ``duration_s``; a rate exists only over at least a minute
+       (a shorter record gives a count, and at most expedite);
+    6. **expedite** if the recording is abnormal, the verdict's confidence is below 0.5, the
+       verdict carries an error, or there is any confident epileptiform event;
+    7. **routine** otherwise: normal, confident, good quality, nothing found.
 
     Parameters
     ----------
@@ -493,42 +591,110 @@ def decide_triage(
         Length of the recording, to turn the epileptiform count into a rate.
     discharges_per_min : float, optional
         The discharge rate when already known (EventReport summaries); overrides the count.
+    analysable_s : float, optional
+        Signal outside artifacts (the discharge screen's figure); a shorter span than
+        :data:`MIN_URGENT_SPAN_S` never makes a rate or a background urgent.
+    no_signal : bool
+        Every channel flat (:attr:`processors.quality.QualityResult.no_signal`).
 
     Returns
     -------
-    {'routine', 'expedite', 'urgent'}
+    TriageDecision
     """
+    span_s = analysable_s if analysable_s is not None else duration_s
+    long_enough = span_s is None or span_s >= MIN_URGENT_SPAN_S
+    if no_signal:
+        return TriageDecision(
+            "expedite", "no signal: every channel is flat; check the electrodes (technical)"
+        )
+    if not quality_acceptable:
+        return TriageDecision(
+            "expedite", "verdict limited by signal quality: expedite for technical review"
+        )
     if discharges_per_min is None:
         discharges_per_min = _summary_rate(events)
-    if isinstance(events, Mapping):  # EventReport.to_dict()
-        events = events.get("events", ())
-    elif events is not None and not isinstance(events, Sequence):
-        events = getattr(events, "events", events)
-    confident = [
-        e
-        for e in (events or ())
-        if (conf := _event_field(e, "confidence")) is None or float(conf) >= EVENT_MIN_CONFIDENCE
-    ]
-    types = [str(_event_field(e, "type", "")) for e in confident]
-    if any(t in URGENT_EVENT_TYPES for t in types):
-        return "urgent"
-    if abnormality.is_abnormal and abnormality.abnormal_probability >= URGENT_PROBABILITY:
-        return "urgent"
+    types = _confident_event_types(events)
+    urgent = sorted({t for t in types if t in URGENT_EVENT_TYPES})
+    if urgent:
+        return TriageDecision("urgent", f"urgent event: {', '.join(urgent)}")
+    probable = abnormality.is_abnormal and abnormality.abnormal_probability >= URGENT_PROBABILITY
+    if probable and long_enough:
+        return TriageDecision("urgent", f"P(abnormal) {abnormality.abnormal_probability:.2f}")
     n_discharges = sum(t == "epileptiform" for t in types)
     rate = discharges_per_min
-    if rate is None and duration_s is not None and duration_s > 0:
+    if rate is None and duration_s is not None and duration_s >= MIN_URGENT_SPAN_S:
         rate = n_discharges / (duration_s / 60.0)
-    if rate is not None and rate >= URGENT_DISCHARGES_PER_MIN:
-        return "urgent"
-    if (
-        abnormality.is_abnormal
-        or abnormality.confidence < CONFIDENT_THRESHOLD
-        or not quality_acceptable
-        or abnormality.error is not None
-        or n_discharges > 0
-    ):
-        return "expedite"
-    return "routine"
+    if rate is not None and rate >= URGENT_DISCHARGES_PER_MIN and long_enough:
+        return TriageDecision("urgent", f"frequent discharges: {rate:.1f} a minute")
+    short = "" if long_enough else f" (only {span_s:.0f} s analysable: counts, no rates)"
+    if abnormality.error is not None:
+        return TriageDecision("expedite", f"abnormality scoring failed: {abnormality.error}")
+    if abnormality.is_abnormal:
+        return TriageDecision("expedite", f"abnormal{short}")
+    if n_discharges > 0:
+        return TriageDecision("expedite", f"{n_discharges} epileptiform discharge(s){short}")
+    if abnormality.confidence < CONFIDENT_THRESHOLD:
+        return TriageDecision("expedite", "uncertain verdict")
+    return TriageDecision("routine", "normal, confident, good quality, nothing found")
+
+
+def decide_triage(
+    abnormality: AbnormalityResult,
+    events: Sequence | Any | None,
+    quality_acceptable: bool,
+    **options: Any,
+) -> TriagePriority:
+    """The priority of :func:`triage_decision` (same arguments and keywords, same rule)."""
+    return triage_decision(abnormality, events, quality_acceptable, **options).priority
+
+
+def add_discharge_screen(result: AbnormalityResult, screen: Any | None) -> AbnormalityResult:
+    """The verdict with the discharge screen's evidence: a periodic pattern or repeated
+    discharges make the record abnormal whatever the background says.
+
+    Parameters
+    ----------
+    result : AbnormalityResult
+        The verdict of the window scores (qEEG or probe).
+    screen : processors.events.DischargeScreen or None
+        None when the screen did not run (the verdict is returned unchanged).
+
+    Returns
+    -------
+    AbnormalityResult
+        With ``discharge_screen`` and ``evidence`` filled in; when the screen is positive,
+        ``is_abnormal`` and ``abnormal_probability`` at least :data:`SCREEN_PROBABILITY`.
+    """
+    if screen is None:
+        return result
+    result.discharge_screen = screen.to_dict()
+    if not screen.positive:
+        return result
+    p_screen = max(
+        SCREEN_PROBABILITY["periodic"] if screen.periodic else 0.0,
+        SCREEN_PROBABILITY["repeated"] if screen.repeated else 0.0,
+    )
+    result.evidence = [*screen.findings(), *result.evidence]
+    if p_screen > result.abnormal_probability:
+        n = max(result.n_windows, 1)
+        result.abnormal_probability = p_screen
+        result.confidence = abs(2.0 * p_screen - 1.0) * n / (n + _PRIOR_WINDOWS)
+    result.is_abnormal = True
+    result.triage_priority = decide_triage(result, None, quality_acceptable=True)
+    return result
+
+
+def qeeg_evidence(findings: Mapping[str, np.ndarray], scores: np.ndarray) -> list[str]:
+    """The qEEG findings that carry the abnormal windows: ``qeeg:<finding>`` for each finding
+    whose weighted score reaches 0.5 in at least one window scored abnormal, largest first."""
+    abnormal = np.asarray(scores) >= WINDOW_ABNORMAL_THRESHOLD
+    if not abnormal.any():
+        return []
+    strength = {
+        name: float(np.max(FINDING_WEIGHTS[name] * np.asarray(f)[abnormal]))
+        for name, f in findings.items()
+    }
+    return [f"qeeg:{n}" for n, v in sorted(strength.items(), key=lambda kv: -kv[1]) if v >= 0.5]
 
 
 def conservative_result(error: str, scorer: str) -> AbnormalityResult:

@@ -34,9 +34,10 @@ from typing import Any
 import numpy as np
 
 from processors import abnormality, quality
-from processors.events import detect_events
+from processors.events import DischargeScreen, detect_events, screen_discharges
 from processors.preprocessing import prepare_recording, window_recording
 from processors.sleep import analyze_sleep
+from processors.sleep_screen import sleep_windows_from_hypnogram
 from processors.types import WINDOW_S, AnalysisType, Recording, StageResult, WindowBatch
 
 ANALYSIS_TYPES: tuple[str, ...] = ("quick", "screening", "comprehensive")
@@ -93,6 +94,8 @@ class AnalysisResult:
     triage_priority: str
     models: dict[str, Any]
     duration_s: float = 0.0
+    #: the rule that chose the triage (abnormality.triage_decision)
+    triage_reason: str = ""
     # Kept for plots and callers in the same process; not serialised.
     window_scores: np.ndarray | None = field(default=None, repr=False)
     windows: WindowBatch | None = field(default=None, repr=False)
@@ -110,6 +113,7 @@ class AnalysisResult:
             "duration_s": round(self.duration_s, 3),
             "recording": self.recording,
             "triage_priority": self.triage_priority,
+            "triage_reason": self.triage_reason,
             "models": self.models,
             "timings_s": {name: round(s.duration_s, 4) for name, s in self.stages.items()},
             **{name: stage.to_dict() for name, stage in self.stages.items()},
@@ -189,10 +193,26 @@ def analyze(
             precomputed=reusable,
         )
 
+    sleep_mask = None
+    if comprehensive:  # YASA first: its hypnogram says which windows sleep (sleep is not slowing)
+        report("sleep_analysis", 0.7)
+        # YASA filters and resamples itself and asks for unfiltered input.
+        stages["sleep_analysis"] = run_sleep(recording)
+        sleep_mask = _sleep_mask(stages["sleep_analysis"], repaired)
+
     report("abnormality_detection", 0.75)
+    no_signal = qc is not None and qc.no_signal
+    screen = None if no_signal else _screen(prepared_uv, prepared)
     abn_stage, abn, window_scores = run_abnormality(
-        repaired, features, options.probe, quality_weights=_quality_weights(qc)
+        repaired,
+        features,
+        options.probe,
+        quality_weights=_quality_weights(qc),
+        discharge_screen=screen,
+        sleep_mask=sleep_mask,
     )
+    if no_signal:  # a technical problem, not a verdict
+        abn_stage = StageResult("skipped", reason=quality.NO_SIGNAL_REASON)
     stages["abnormality_detection"] = abn_stage
 
     report("event_detection", 0.8)
@@ -200,15 +220,14 @@ def analyze(
         analysis_type, prepared_uv, prepared, abn_stage, abn
     )
 
-    triage = _decide_triage(abn, stages["event_detection"].result, qc)
+    decision = _decide_triage(abn, stages["event_detection"].result, qc, screen)
+    triage = decision.priority
     if abn_stage.result is not None:
         abn_stage.result["triage_priority"] = triage
+        abn_stage.result["triage_reason"] = decision.reason
 
     report("sleep_analysis", 0.9)
-    if comprehensive:
-        # YASA filters and resamples itself and asks for unfiltered input.
-        stages["sleep_analysis"] = run_sleep(recording)
-    else:
+    if not comprehensive:
         stages["sleep_analysis"] = StageResult(
             "skipped",
             reason=f"sleep staging runs in the comprehensive analysis, not {analysis_type}",
@@ -222,6 +241,7 @@ def analyze(
         recording=_describe_recording(recording),
         stages=stages,
         triage_priority=triage,
+        triage_reason=decision.reason,
         models=_models_used(options, stages),
         duration_s=time.perf_counter() - t_start,
         window_scores=window_scores,
@@ -334,8 +354,17 @@ def run_abnormality(
     probe: Any | None,
     *,
     quality_weights: np.ndarray | None = None,
+    discharge_screen: DischargeScreen | None = None,
+    sleep_mask: np.ndarray | None = None,
 ) -> tuple[StageResult, abnormality.AbnormalityResult, np.ndarray | None]:
-    """Per-window abnormality scores aggregated to a verdict; conservative on failure."""
+    """Per-window abnormality scores aggregated to a verdict; conservative on failure.
+
+    The verdict names its evidence (``evidence``): the qEEG findings or the probe, and the
+    discharge screen when one is given (a periodic pattern or repeated discharges make the
+    record abnormal, see :func:`processors.abnormality.add_discharge_screen`). Sleep is not
+    slowing: the qEEG scorer leaves out the slowing of sleep windows (``sleep_mask``, from
+    YASA's hypnogram, or its own cheap indicator).
+    """
     t0 = time.perf_counter()
     scorer = (
         abnormality.SCORER_PROBE
@@ -345,11 +374,22 @@ def run_abnormality(
     try:
         if scorer == abnormality.SCORER_PROBE:
             scores = abnormality.score_windows_probe(features, probe)
+            evidence = ["probe"]
         else:
-            scores = abnormality.score_windows_qeeg(windows)
+            mask = {} if sleep_mask is None else {"sleep_mask": sleep_mask}
+            scores = abnormality.score_windows_qeeg(windows, **mask)
+            evidence = None
         result = abnormality.aggregate_abnormality(
             scores, scorer=scorer, quality_weights=quality_weights
         )
+        if evidence is None:  # name the findings and the sleep (qEEG is cheap: computed again)
+            assessment = abnormality.qeeg_assessment(windows, sleep_mask=sleep_mask)
+            result.sleep_window_fraction = float(assessment.sleep.mean())
+            if result.is_abnormal:
+                evidence = abnormality.qeeg_evidence(assessment.findings, scores)
+        if result.is_abnormal:
+            result.evidence = evidence or []
+        result = abnormality.add_discharge_screen(result, discharge_screen)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         result = abnormality.conservative_result(error, scorer=scorer)
@@ -395,6 +435,8 @@ def _run_events_stage(
         return StageResult("skipped", reason="not part of the quick analysis")
     if abn_stage.status == "failed":
         return StageResult("skipped", reason="upstream_failure")
+    if abn_stage.status == "skipped":  # no signal: nothing to look for
+        return StageResult("skipped", reason=abn_stage.reason)
     if not abn.is_abnormal:
         return StageResult("skipped", reason="recording_normal: events run only when abnormal")
     t0 = time.perf_counter()
@@ -407,14 +449,39 @@ def _run_events_stage(
     return StageResult("completed", result=events.to_dict(), duration_s=time.perf_counter() - t0)
 
 
+def _sleep_mask(sleep: StageResult, windows: WindowBatch) -> np.ndarray | None:
+    """Windows that YASA staged asleep, or None (the cheap indicator decides) without it."""
+    if sleep.status != "completed" or not sleep.result:
+        return None
+    return sleep_windows_from_hypnogram(
+        windows, sleep.result.get("hypnogram", []), float(sleep.result.get("epoch_s", 30.0))
+    )
+
+
+def _screen(prepared_uv: np.ndarray, prepared: Recording) -> DischargeScreen | None:
+    """The discharge screen of the continuous 256 Hz signal; None (verdict from the windows
+    alone) if it cannot run."""
+    try:
+        return screen_discharges(prepared_uv, prepared.sfreq_hz, prepared.ch_names)
+    except Exception:  # the screen adds evidence; its failure must not sink the verdict
+        return None
+
+
 def _decide_triage(
     abn: abnormality.AbnormalityResult,
     events_result: dict[str, Any] | None,
     qc: quality.QualityResult | None,
-) -> str:
-    # The whole event report: decide_triage reads the discharge rate from its summaries.
+    screen: DischargeScreen | None,
+) -> abnormality.TriageDecision:
+    # The whole event report: the triage reads the discharge rate from its summaries.
     acceptable = bool(qc.is_acceptable) if qc is not None else False
-    return abnormality.decide_triage(abn, events_result or None, quality_acceptable=acceptable)
+    return abnormality.triage_decision(
+        abn,
+        events_result or None,
+        quality_acceptable=acceptable,
+        analysable_s=screen.analysable_duration_s if screen is not None else None,
+        no_signal=qc is not None and qc.no_signal,
+    )
 
 
 def _quality_weights(qc: quality.QualityResult | None) -> np.ndarray | None:
@@ -435,6 +502,7 @@ def _describe_recording(recording: Recording) -> dict[str, Any]:
         "n_channels": len(recording.ch_names),
         "ch_names": recording.ch_names,
         "set_aside_channels": list(recording.set_aside),
+        "channel_layout": recording.channel_layout,
         "start_time": start.isoformat() if start is not None else None,
     }
 

@@ -96,3 +96,8 @@ class WindowScoreError(EEGError, ValueError):
     negative, or of mismatched lengths)."""
 
     code = "invalid_window_scores"
+
+
+class CapNumberingUnknown(NoEEGChannels):
+    """Channels numbered by their position on a cap (``A1``...``D32``, ``E1``...``E256``) with no
+    standard layout to place them: they are not 10-10 names and are not read as such."""

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import mne
 import numpy as np
@@ -39,13 +40,15 @@ from processors.errors import (
     RecordingTooShort,
     WrongSamplingRate,
 )
-from processors.montage import classify_channels, standard_1020_montage
+from processors.geometry import MIN_SFREQ_HZ as GEOMETRY_MIN_SFREQ_HZ
+from processors.montage import cap_mapping, classify_channels, standard_1020_montage
 from processors.types import WINDOW_S, PatientIdentity, Recording
 
-#: Lowest usable sampling rate. Its Nyquist frequency (45 Hz) is the top of the default
-#: band-pass (0.5-45 Hz): below it the band that EEGPT and the detectors read is not recorded,
-#: and upsampling to 256 Hz would only invent an empty band.
-MIN_SFREQ_HZ: float = 90.0
+#: Lowest usable sampling rate (:data:`processors.geometry.MIN_SFREQ_HZ`, one for every stage):
+#: its Nyquist frequency (50 Hz) covers the default band-pass (0.5-45 Hz) with the filters'
+#: margin; below it the band that EEGPT and the detectors read is not recorded, and upsampling
+#: to 256 Hz would only invent an empty band.
+MIN_SFREQ_HZ: float = GEOMETRY_MIN_SFREQ_HZ
 
 _EDF_MAGIC = b"0       "
 _BDF_MAGIC = b"\xffBIOSEMI"
@@ -366,6 +369,13 @@ def _strip_identity(raw: mne.io.BaseRaw) -> None:
         raw.info["experimenter"] = None  # anonymize_info leaves a placeholder name there
 
 
+def channel_layout(ch_names: Sequence[str]) -> dict[str, Any] | None:
+    """What the result says about cap-numbered channels (:func:`processors.montage.cap_mapping`),
+    or None for 10-10 names."""
+    cap = cap_mapping(ch_names)
+    return cap.describe() if cap is not None else None
+
+
 def _reduce_to_eeg(raw: mne.io.BaseRaw, what: str) -> tuple[dict[str, str], list[str]]:
     """Keep only scalp EEG, renamed to standard names, with the montage set."""
     eeg, set_aside = scalp_eeg_channels(raw.ch_names, what)
@@ -426,7 +436,9 @@ def read_recording(path: str | Path, recording_id: str | None = None) -> Recordi
     AnnotationsOnly
         EDF+ with annotations and no signal.
     NoEEGChannels
-        No channel with a recognisable scalp EEG name (the message lists what was found).
+        No channel with a recognisable scalp EEG name (the message lists what was found);
+        :class:`~processors.errors.CapNumberingUnknown` for channels numbered by cap position
+        that no standard layout holds.
     WrongSamplingRate
         Sampled below :data:`MIN_SFREQ_HZ`.
     RecordingTooShort
@@ -439,6 +451,7 @@ def read_recording(path: str | Path, recording_id: str | None = None) -> Recordi
         raise NotAnEEGFile(f"{path} does not exist or is not a file: check the path.")
     raw, file_format, patient = _read_raw(path)
     what = path.name
+    layout = channel_layout(raw.ch_names)
     eeg, set_aside = _reduce_to_eeg(raw, what)
     check_sfreq(raw.info["sfreq"], what)
     _check_length(raw.n_times, raw.info["sfreq"], what)
@@ -452,6 +465,7 @@ def read_recording(path: str | Path, recording_id: str | None = None) -> Recordi
         set_aside=set_aside,
         original_names={standard: original for original, standard in eeg.items()},
         file_format=file_format,
+        channel_layout=layout,
     )
 
 
@@ -518,4 +532,5 @@ def recording_from_array(
         set_aside=set_aside,
         original_names={standard: original for original, standard in eeg.items()},
         file_format="array",
+        channel_layout=channel_layout(ch_names),
     )

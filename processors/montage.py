@@ -25,6 +25,8 @@ from functools import lru_cache
 
 import mne
 
+from processors.caps import CapMapping, is_cap_numbered, map_cap_numbering
+
 #: The 19 electrodes of the classic 10-20 montage, in modern (10-10) names.
 STANDARD_1020_19: tuple[str, ...] = (
     "Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8",
@@ -109,6 +111,14 @@ def normalize_channel_name(name: str) -> str | None:
     Old 10-20 names are renamed: T3->T7, T4->T8, T5->P7, T6->P8. A referential derivation
     keeps its active electrode whatever the reference (``-Ref``, ``-LE``, ``-AVG``, ``-A1``...).
     """
+    token = bare_label(name)
+    return None if token is None else _electrode(token)
+
+
+def bare_label(name: str) -> str | None:
+    """The electrode token of a channel label: ``'EEG Fp1-Ref'`` -> ``'Fp1'``, ``'Fc5.'`` ->
+    ``'Fc5'``; None for another signal, a DC input, a bipolar derivation or an unknown
+    construction. The token is not checked against the 10-10 system."""
     text = name.strip()
     upper = text.upper()
     if any(upper.startswith(prefix) for prefix in _NON_EEG_PREFIXES):
@@ -120,13 +130,30 @@ def normalize_channel_name(name: str) -> str | None:
     text = re.sub(r"\s+", "", text)
     parts = [part for part in text.split("-") if part]
     if len(parts) == 1:
-        return _electrode(parts[0])
+        return parts[0]
     if len(parts) == 2:
         active, ref = parts
         if ref.upper() in _REF_TOKENS or ref.upper().startswith("REF"):
-            return _electrode(active)
+            return active
     # A bipolar derivation (Fp1-F7) or an unknown construction: not one electrode's signal.
     return None
+
+
+def cap_mapping(names: Sequence[str]) -> CapMapping | None:
+    """The cap mapping of a channel list numbered by cap position (BioSemi ``A1``-``H32``,
+    EGI ``E1``-``E257``), or None when it is named in the 10-10 system.
+
+    Raises
+    ------
+    CapNumberingUnknown
+        Numbered by cap position, but no standard montage of MNE holds the numbering.
+    """
+    tokens = [bare_label(n) for n in names]
+    known = set(_name_table()) | REFERENCE_ELECTRODES
+    if not is_cap_numbered(tokens, known):
+        return None
+    sites = sorted(set(_name_table().values()))
+    return map_cap_numbering(tokens, list(names), sites, priority_sites=STANDARD_1020_19)
 
 
 def classify_channels(names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
@@ -145,12 +172,23 @@ def classify_channels(names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
         Original labels that are not scalp EEG (see :func:`normalize_channel_name`) and
         duplicates, in file order.
 
+    Raises
+    ------
+    CapNumberingUnknown
+        Channels numbered by cap position that no standard layout holds (see
+        :func:`cap_mapping`): they are never read letter by letter as 10-10 names.
+
     Notes
     -----
-    Duplicates are resolved by file order: when two labels map to the same electrode (e.g.
-    ``'EEG Fp1-Ref'`` and ``'Fp1-LE'``), or the same label appears twice, the first one is kept
-    and the later ones are set aside.
+    A list numbered by cap position (BioSemi, EGI) is placed on the nearest 10-10 sites
+    through the cap's standard montage (:mod:`processors.caps`); the electrodes that take no
+    site are set aside. Duplicates are resolved by file order: when two labels map to the same
+    electrode (e.g. ``'EEG Fp1-Ref'`` and ``'Fp1-LE'``), or the same label appears twice, the
+    first one is kept and the later ones are set aside.
     """
+    cap = cap_mapping(names)
+    if cap is not None:
+        return dict(cap.sites), [n for n in names if n not in cap.sites]
     eeg: dict[str, str] = {}
     taken: set[str] = set()
     set_aside: list[str] = []

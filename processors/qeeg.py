@@ -41,7 +41,16 @@ from scipy.ndimage import uniform_filter1d
 from scipy.signal import get_window, hilbert
 
 from processors.errors import NonFiniteSamples, RecordingTooShort, WrongSamplingRate
+from processors.geometry import (
+    EYE_PRONE_CHANNELS,
+    HOMOLOGOUS_PAIRS,
+    POSTERIOR_CHANNELS,
+    REGIONS,
+    SUPPRESSION_PP_UV,
+)
 from processors.types import WindowBatch
+
+__all__ = ["EYE_PRONE_CHANNELS", "HOMOLOGOUS_PAIRS", "POSTERIOR_CHANNELS", "REGIONS"]
 
 #: Classic clinical bands in Hz, half-open [low, high) (Nuwer 1988).
 BANDS_HZ: dict[str, tuple[float, float]] = {
@@ -51,34 +60,7 @@ BANDS_HZ: dict[str, tuple[float, float]] = {
     "beta": (13.0, 30.0),
 }
 
-#: Scalp regions of the 10-20 system used for regional slowing ratios.
-REGIONS: dict[str, tuple[str, ...]] = {
-    "frontal": ("Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8"),
-    "central": ("C3", "Cz", "C4"),
-    "temporal": ("T7", "T8", "P7", "P8"),
-    "parietal": ("P3", "Pz", "P4"),
-    "occipital": ("O1", "O2", "Oz"),
-}
-
-#: Channels left out of the global slowing ratio: eye movements and blinks put large slow
-#: waves there that are not cerebral.
-EYE_PRONE_CHANNELS: tuple[str, ...] = ("Fp1", "Fp2", "Fpz", "F7", "F8", "AF7", "AF8")
-
-#: Channels over which the posterior dominant rhythm is sought.
-POSTERIOR_CHANNELS: tuple[str, ...] = ("O1", "O2", "P7", "P8", "Pz", "P3", "P4")
-
-#: Homologous left/right pairs for asymmetry (van Putten 2007).
-HOMOLOGOUS_PAIRS: tuple[tuple[str, str], ...] = (
-    ("Fp1", "Fp2"),
-    ("F3", "F4"),
-    ("C3", "C4"),
-    ("P3", "P4"),
-    ("O1", "O2"),
-    ("F7", "F8"),
-    ("T7", "T8"),
-    ("P7", "P8"),
-)
-
+# Regions, eye-prone and posterior channels, homologous pairs: processors.geometry's.
 PDR_RANGE_HZ: tuple[float, float] = (6.0, 13.0)
 #: A PDR peak must rise at least this far above the aperiodic fit (log10 units: 0.25 = x1.8),
 #: after the excess is averaged over 1 Hz.
@@ -87,7 +69,7 @@ PDR_SMOOTHING_HZ: float = 1.0
 #: Suppression threshold (ACNS 2021: suppression is activity below 10 uV). Clinical amplitude
 #: is peak-to-peak voltage, twice the analytic envelope of a rhythm, so samples count as
 #: suppressed where 2 x envelope (the local peak-to-peak amplitude) is below 10 uV.
-SUPPRESSION_THRESHOLD_UV: float = 10.0
+SUPPRESSION_THRESHOLD_UV: float = SUPPRESSION_PP_UV
 #: The envelope is smoothed over this span so that zero crossings of a slow wave do not
 #: count as suppression.
 ENVELOPE_SMOOTHING_S: float = 0.25

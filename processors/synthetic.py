@@ -36,6 +36,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from processors.errors import SyntheticSpecError, WrongSamplingRate
+from processors.geometry import MIN_SFREQ_HZ, positions_m
 from processors.montage import OLD_TO_NEW, STANDARD_1020_19, standard_1020_montage
 from processors.sleep import EPOCH_S as SLEEP_EPOCH_S
 from processors.sleep import STAGES as SLEEP_STAGES
@@ -279,15 +280,15 @@ def _old_style_label(name: str) -> str:
 
 def _positions_m(ch_names: Sequence[str]) -> np.ndarray:
     """Electrode positions (m, head coordinates) from the standard_1020 montage."""
-    pos = standard_1020_montage().get_positions()["ch_pos"]
-    by_lower = {k.lower(): v for k, v in pos.items() if k not in OLD_TO_NEW}
-    missing = [ch for ch in ch_names if ch.lower() not in by_lower]
+    pos = positions_m(ch_names)
+    missing = [ch for ch, ok in zip(ch_names, np.isfinite(pos).all(axis=1), strict=True) if not ok]
+    missing += [ch for ch in ch_names if ch.upper() in OLD_TO_NEW and ch not in missing]
     if missing:
         raise SyntheticSpecError(
             f"channels {missing} are not standard_1020 positions; use names such as "
             f"{', '.join(STANDARD_1020_19[:5])} (modern 10-20 names, T7 not T3)"
         )
-    return np.array([by_lower[ch.lower()] for ch in ch_names], dtype=float)
+    return pos
 
 
 def _field_gains(pos: np.ndarray, focus: int, sigma_m: float = _FIELD_SIGMA_M) -> np.ndarray:
@@ -736,9 +737,10 @@ def _check_request(duration_s: float, sfreq_hz: float, events: Sequence[Injected
         raise SyntheticSpecError(
             f"duration_s must be a positive number of seconds, got {duration_s}"
         )
-    if not (math.isfinite(sfreq_hz) and sfreq_hz >= 100.0):
+    if not (math.isfinite(sfreq_hz) and sfreq_hz >= MIN_SFREQ_HZ):
         raise WrongSamplingRate(
-            f"sfreq_hz must be at least 100 Hz to carry spikes and muscle activity, got {sfreq_hz}"
+            f"sfreq_hz must be at least {MIN_SFREQ_HZ:.0f} Hz to carry spikes and muscle "
+            f"activity, got {sfreq_hz}"
         )
     for ev in events:
         if ev.kind not in EVENT_KINDS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import mne
 import numpy as np
@@ -57,6 +57,8 @@ class Recording:
     set_aside: list[str] = field(default_factory=list)
     original_names: dict[str, str] = field(default_factory=dict)  # standard -> as in file
     file_format: str = "unknown"
+    #: how cap-numbered channels were placed on 10-10 sites (processors.caps), or None
+    channel_layout: dict[str, Any] | None = None
 
     @property
     def sfreq_hz(self) -> float:

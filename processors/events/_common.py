@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -10,9 +9,10 @@ import numpy as np
 from scipy import ndimage, signal
 
 from processors.errors import InvalidSignalError, NonFiniteSamples, WrongSamplingRate
+from processors.geometry import MIN_SFREQ_HZ, hemisphere_sides, neighbour_matrix, positions_m
 
-#: The detectors need at least this rate to see 20 ms spikes and 20-45 Hz muscle activity.
-MIN_SFREQ_HZ = 100.0
+# The head (positions, neighbours, sides) and the minimum rate are processors.geometry's.
+__all__ = ["MIN_SFREQ_HZ", "hemisphere_sides", "neighbour_matrix", "positions_m"]
 
 
 def check_signal(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> np.ndarray:
@@ -104,48 +104,6 @@ def at_samples(scale: np.ndarray, block: int, idx: np.ndarray) -> np.ndarray:
     return scale[..., b]
 
 
-@lru_cache(maxsize=8)
-def _montage_positions() -> dict[str, np.ndarray]:
-    from processors.montage import standard_1020_montage
-
-    pos = standard_1020_montage().get_positions()["ch_pos"]
-    return {k.lower(): np.asarray(v) for k, v in pos.items()}
-
-
-def positions_m(ch_names: Sequence[str]) -> np.ndarray | None:
-    """Electrode positions (m) when every channel is a standard_1020 name, else None."""
-    table = _montage_positions()
-    try:
-        return np.array([table[c.lower()] for c in ch_names])
-    except KeyError:
-        return None
-
-
-def neighbour_matrix(ch_names: Sequence[str], max_distance_m: float = 0.075) -> np.ndarray:
-    """Boolean adjacency of electrodes closer than ``max_distance_m`` (about one 10-20
-    inter-electrode distance); with unknown positions every pair counts as neighbours."""
-    pos = positions_m(ch_names)
-    n = len(ch_names)
-    if pos is None:
-        return ~np.eye(n, dtype=bool)
-    d = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
-    return (d < max_distance_m) & ~np.eye(n, dtype=bool)
-
-
-def hemisphere_sides(ch_names: Sequence[str]) -> np.ndarray:
-    """-1 left, +1 right, 0 midline, from positions or from 10-20 naming (the trailing
-    number: odd = left, even = right, as F9/F10; none or ``z`` = midline)."""
-    pos = positions_m(ch_names)
-    if pos is not None:
-        x = pos[:, 0]
-        return np.where(x < -0.005, -1, np.where(x > 0.005, 1, 0))
-    sides = []
-    for name in ch_names:
-        number = re.search(r"(\d+)$", name.rstrip(".").strip())
-        sides.append(0 if number is None else (-1 if int(number[1]) % 2 else 1))
-    return np.array(sides)
-
-
 def inside_any(t_s: float, spans: Sequence[tuple[float, float]], pad_s: float = 0.0) -> bool:
     """Whether ``t_s`` lies in one of the (onset_s, offset_s) spans, widened by ``pad_s``."""
     return any(a - pad_s <= t_s <= b + pad_s for a, b in spans)
@@ -177,3 +135,15 @@ def flat_channels(x: np.ndarray, threshold_uv: float = 1.0) -> np.ndarray:
     sub = x[:, ::4]
     med = np.median(sub, axis=1, keepdims=True)
     return 1.4826 * np.median(np.abs(sub - med), axis=1) < threshold_uv
+
+
+#: A rate (discharges a minute) is reported, and used for triage, only over at least this much
+#: analysable signal: one discharge in a 6 s record is a count, not "10 a minute".
+MIN_RATE_SPAN_S = 60.0
+
+
+def rate_per_min(count: int, analysable_s: float) -> float | None:
+    """``count`` per minute of ``analysable_s``, or None under :data:`MIN_RATE_SPAN_S`."""
+    if analysable_s < MIN_RATE_SPAN_S:
+        return None
+    return round(count / (analysable_s / 60.0), 3)

@@ -34,11 +34,16 @@ from processors.events._common import (
     block_robust_sd,
     check_signal,
     merge_runs,
-    neighbour_matrix,
-    positions_m,
     runs,
 )
 from processors.events._types import Event
+from processors.geometry import (
+    frontopolar_mask,
+    known,
+    neighbour_matrix,
+    positions_m,
+    posterior_mask,
+)
 
 #: muscle: quarter seconds whose 30-45 Hz RMS exceeds this many times the channel's median
 MUSCLE_RATIO = 4.0
@@ -123,19 +128,18 @@ def _frontopolar(ch_names: Sequence[str]) -> list[int]:
     fp = [i for i, c in enumerate(names) if c in ("fp1", "fp2", "fpz")]
     if fp:
         return fp
-    pos = positions_m(ch_names)
-    if pos is None:
+    y = positions_m(ch_names)[:, 1]
+    if not np.isfinite(y).any():
         return []
-    front = np.argsort(-pos[:, 1])[:2]  # the two most anterior electrodes
-    return [int(i) for i in front if pos[i, 1] > 0.05]
+    front = np.argsort(-np.nan_to_num(y, nan=-np.inf))[:2]  # the two most anterior electrodes
+    return [int(i) for i in front if frontopolar_mask(ch_names)[i]]
 
 
 def _blink_events(x: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]) -> list[Event]:
     fp = _frontopolar(ch_names)
     if not fp:
         return []
-    pos = positions_m(ch_names)
-    posterior = np.flatnonzero(pos[:, 1] < -0.03) if pos is not None else np.zeros(0, int)
+    posterior = np.flatnonzero(posterior_mask(ch_names) & known(ch_names))
     rows = np.concatenate([fp, posterior]).astype(int)
     low = np.zeros_like(x)
     low[rows] = bandpass(x[rows], sfreq_hz, 0.5, 8.0, order=2)  # only the rows looked at

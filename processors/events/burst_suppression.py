@@ -30,9 +30,10 @@ from scipy import ndimage, signal
 
 from processors.events._common import bandpass, check_signal, flat_channels, runs
 from processors.events._types import Event
+from processors.geometry import SUPPRESSION_ENVELOPE_UV
 
 #: half of the ACNS 10 uV peak-to-trough suppression threshold (envelope = half-amplitude)
-ENVELOPE_THRESHOLD_UV = 5.0
+ENVELOPE_THRESHOLD_UV = SUPPRESSION_ENVELOPE_UV
 MIN_SUPPRESSION_S = 0.5
 BURST_S = (0.5, 30.0)
 WINDOW_S = 30.0

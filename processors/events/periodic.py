@@ -36,9 +36,9 @@ from processors.events.spikes import (
     Discharge,
     DischargeContext,
     find_discharges,
-    frontopolar_mask,
     prepare_context,
 )
+from processors.geometry import frontopolar_mask
 
 MIN_CYCLES = 6
 #: share of all the transients within a train's span that belong to the train: periodic

@@ -33,10 +33,10 @@ from processors.events._common import (
     check_signal,
     flat_channels,
     merge_runs,
-    positions_m,
     runs,
 )
 from processors.events._types import Event
+from processors.geometry import known, posterior_mask
 
 EPOCH_S = 2.0
 STEP_S = 1.0
@@ -215,10 +215,9 @@ def _is_posterior_rhythm(
     lo, hi = ALPHA_BAND_HZ
     if not (lo <= f_on <= hi and lo <= f_off <= hi and abs(f_off - f_on) < 1.0):
         return False
-    pos = positions_m(chans) if chans else None
-    if pos is None:
+    if not chans or not known(chans).all():
         return False
-    return bool(np.mean(pos[:, 1] < -0.02) >= 0.5)
+    return bool(np.mean(posterior_mask(chans)) >= 0.5)
 
 
 def seizure_burden_percent(events: Sequence[Event], duration_s: float) -> float:

@@ -32,11 +32,10 @@ from processors.events._common import (
     block_robust_sd,
     check_signal,
     flat_channels,
-    neighbour_matrix,
-    positions_m,
 )
 from processors.events._types import Event
 from processors.events.artifacts import muscle_mask
+from processors.geometry import frontopolar_mask, neighbour_matrix
 
 #: ACNS 2021 durations of the sharp transient itself.
 SPIKE_MAX_S = 0.070
@@ -274,15 +273,6 @@ def find_discharges(
         and d.amplitude_uv >= min_amplitude_uv
         and d.slope_ratio >= slope_ratio
     ]
-
-
-def frontopolar_mask(ch_names: Sequence[str]) -> np.ndarray:
-    """Electrodes over the eyes (Fp1, Fpz, Fp2 and the anterior AF row), where eye blinks
-    and movements (and the undershoot a high-pass filter leaves after them) dominate."""
-    pos = positions_m(ch_names)
-    if pos is not None:
-        return pos[:, 1] > 0.07
-    return np.array([c.lower().startswith(("fp", "af")) for c in ch_names])
 
 
 def _group_field(

@@ -61,7 +61,7 @@ def test_spikes_found_on_time_with_field(spike_sim) -> None:
         assert len(ev.channels) >= 2 and set(ev.channels) & set(tr.channels)
         assert 0.0 <= ev.confidence <= 1.0
         right_kind += ev.subtype == tr.kind
-    # the detector's measured sensitivity is about 0.9 (processors.events.evaluation)
+    # the detector's measured sensitivity is about 0.9 (evaluation.detectors)
     assert matched >= len(truths) - 1, f"found {[round(e.onset_s, 2) for e in found]}"
     assert right_kind >= matched - 1
     assert len(found) == matched, "a detection that matches no injected discharge"
@@ -292,8 +292,8 @@ def test_twenty_minutes_in_a_few_seconds() -> None:
 
 
 def test_evaluation_figures_one_seed() -> None:
-    """The figures of processors.events.evaluation on one seed (the issue note uses ten)."""
-    from processors.events.evaluation import evaluate
+    """The figures of evaluation.detectors on one seed (the issue note uses ten)."""
+    from evaluation.detectors import evaluate
 
     result = evaluate(n_seeds=1, duration_s=300.0)
     rows = result["per_type"]

@@ -1,6 +1,6 @@
 """Sensitivity and false detections per hour of the event detectors on synthetic EEG.
 
-Run ``python -m processors.events.evaluation [--seeds 10] [--minutes 5]``. For each seed,
+Run ``python -m evaluation.detectors [--seeds 10] [--minutes 5]``. For each seed,
 four records are generated with :func:`processors.synthetic.generate_eeg` (realistic
 background with alpha, blinks and muscle bursts, 50 Hz line noise):
 
