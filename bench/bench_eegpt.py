@@ -1,4 +1,5 @@
-"""Benchmark of EEGPT feature extraction: fp32 against dynamic int8, speed and fidelity.
+"""Benchmark of EEGPT feature extraction: fp32, bf16 autocast and dynamic int8, speed and
+fidelity (bf16 and int8 against fp32).
 
 On ``--windows`` synthetic 4 s windows of 19 channels (half normal background, half with
 periodic discharges), at batch ``--batch-size`` and ``--threads`` torch threads, prints and
@@ -75,7 +76,13 @@ def _time_batch(extractor: Any, batch: Any) -> tuple[float, float, np.ndarray]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from processors.features import feature_fidelity, load_eegpt
+    from processors.features import (
+        PRECISIONS,
+        cpu_supports_bf16,
+        feature_fidelity,
+        load_eegpt,
+        resolve_precision,
+    )
     from processors.probe import train_probe
 
     torch.set_num_threads(args.threads)
@@ -83,13 +90,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
 
     extractors, load_s = {}, {}
-    for precision in ("fp32", "int8"):
+    for precision in PRECISIONS:
         t0 = time.perf_counter()
         extractors[precision] = load_eegpt(
             checkpoint,
             ch_names=batch.ch_names,
             allow_random_weights=checkpoint is None,
-            int8=precision == "int8",
+            precision=precision,
             n_threads=args.threads,
         )
         load_s[precision] = time.perf_counter() - t0
@@ -100,9 +107,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # fp32 and int8 alternate batch by batch, so that both meet the same load from other
     # processes; per-window times are the median and the best over all timed batches.
-    wall: dict[str, list[float]] = {"fp32": [], "int8": []}
-    cpu: dict[str, list[float]] = {"fp32": [], "int8": []}
-    chunks: dict[str, list[np.ndarray]] = {"fp32": [], "int8": []}
+    wall: dict[str, list[float]] = {p: [] for p in PRECISIONS}
+    cpu: dict[str, list[float]] = {p: [] for p in PRECISIONS}
+    chunks: dict[str, list[np.ndarray]] = {p: [] for p in PRECISIONS}
     for repeat in range(args.repeats):
         for start in range(0, batch.n_windows, args.batch_size):
             part = batch.select(slice(start, start + args.batch_size))
@@ -116,7 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     n = batch.n_windows
     speed = {}
-    for precision in ("fp32", "int8"):
+    for precision in PRECISIONS:
         best, median = min(wall[precision]), statistics.median(wall[precision])
         speed[precision] = {
             "windows_per_s_best": 1 / best,
@@ -129,6 +136,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
     probe = train_probe(features["fp32"], labels, weights_id=extractors["fp32"].weights_id)
     fidelity = feature_fidelity(features["fp32"], features["int8"], probe=probe)
+    fidelity_bf16 = feature_fidelity(features["fp32"], features["bf16"], probe=probe)
     return {
         "benchmark": "eegpt",
         "weights_id": extractors["fp32"].weights_id,
@@ -144,7 +152,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         / speed["fp32"]["windows_per_s_best"],
         "int8_speedup_median": speed["int8"]["windows_per_s_median"]
         / speed["fp32"]["windows_per_s_median"],
+        "bf16_speedup_best": speed["bf16"]["windows_per_s_best"]
+        / speed["fp32"]["windows_per_s_best"],
+        "bf16_native": cpu_supports_bf16(),
+        "auto_precision": resolve_precision("auto"),
         "fidelity": fidelity,
+        "fidelity_bf16": fidelity_bf16,
         "fidelity_note": (
             "random weights: fidelity is a plumbing check only"
             if checkpoint is None
@@ -169,7 +182,7 @@ def _print(result: dict[str, Any]) -> None:
         f"{result['batch_size']}, {result['threads']} threads, best/median over "
         f"{result['speed']['fp32']['n_timed_batches']} batches"
     )
-    for precision in ("fp32", "int8"):
+    for precision in s:
         p = s[precision]
         print(
             f"  {precision}: {p['windows_per_s_best']:6.1f} windows/s best "
@@ -184,6 +197,13 @@ def _print(result: dict[str, Any]) -> None:
     print(
         f"  int8 vs fp32 features: cosine mean {f['mean_cosine']:.4f}, min {f['min_cosine']:.4f}; "
         f"centred cosine {f['mean_centred_cosine']:.3f}; relative L2 {f['relative_l2']:.4f}"
+    )
+    b = result["fidelity_bf16"]
+    print(
+        f"  bf16 speed-up: x{result['bf16_speedup_best']:.2f} (best); bf16 vs fp32 features: "
+        f"cosine mean {b['mean_cosine']:.5f}, min {b['min_cosine']:.5f}, probe verdicts "
+        f"{100 * b['verdict_agreement']:.1f} % the same; CPU multiplies bf16 natively: "
+        f"{result['bf16_native']} (auto picks {result['auto_precision']})"
     )
     print(
         f"  probe verdicts (trained on fp32): agreement {100 * f['verdict_agreement']:.1f} %, "

@@ -60,7 +60,7 @@ def _run_one(config: dict[str, Any], queue: mp.Queue) -> None:
             None,
             ch_names=recording.ch_names,
             allow_random_weights=True,
-            int8=config["precision"] == "int8",
+            precision=config["precision"],
             n_threads=config["threads"],
         )
     # First calls pay one-time costs (numba JIT inside MNE, lazy imports, FFT plans): time
@@ -109,6 +109,7 @@ def run(minutes: float, threads: int) -> dict[str, Any]:
     configs = [
         {"name": "quick (no EEGPT)", "analysis_type": "quick", "precision": None},
         {"name": "screening, EEGPT int8", "analysis_type": "screening", "precision": "int8"},
+        {"name": "screening, EEGPT bf16", "analysis_type": "screening", "precision": "bf16"},
         {"name": "screening, EEGPT fp32", "analysis_type": "screening", "precision": "fp32"},
     ]
     ctx = mp.get_context("spawn")

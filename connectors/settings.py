@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     allow_random_weights: bool = False
     # int8 dynamic quantization of EEGPT's linear layers (about 3x faster on CPU).
     eegpt_int8: bool = False
+    # EEGPT arithmetic: auto (bf16 on CPUs with AMX / AVX-512 BF16, int8 elsewhere), fp32,
+    # bf16 or int8. Unset: int8 when eegpt_int8 is true, else fp32.
+    eegpt_precision: Literal["auto", "fp32", "bf16", "int8"] | None = None
     # Trained abnormality probe on EEGPT features (``brrr probe train`` writes one).
     probe_path: Path | None = None
 

@@ -59,7 +59,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -229,6 +229,10 @@ def _random_dev_state(architecture: EEGPTArchitecture) -> dict[str, torch.Tensor
     """
     model = _build_model([0], architecture)
     return {k: v.detach() for k, v in model.target_encoder.state_dict().items()}
+
+
+Precision = Literal["fp32", "bf16", "int8"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 def _quantize_int8(model: nn.Module) -> nn.Module:
@@ -419,7 +423,8 @@ class EEGPTFeatureExtractor:
         ch_names: Sequence[str],
         architecture: EEGPTArchitecture,
         weights_id: str,
-        int8: bool,
+        int8: bool = False,
+        precision: Precision | None = None,
     ) -> None:
         positions, vocab, dropped = _split_channels(ch_names)
         if not positions:
@@ -435,14 +440,17 @@ class EEGPTFeatureExtractor:
         model.eval()
         self._encoder_state = encoder_state
         self._positions = positions
-        self._model = _quantize_int8(model) if int8 else model
+        precision = precision or ("int8" if int8 else "fp32")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self._model = _quantize_int8(model) if precision == "int8" else model
         self._cache: dict[tuple[str, ...], EEGPTFeatureExtractor] = {}
         self.architecture = architecture
         self.ch_names: list[str] = list(ch_names)
         self.channels_used: list[str] = [self.ch_names[p] for p in positions]
         self.channels_dropped: list[str] = dropped
         self.weights_id = weights_id
-        self.precision = "int8" if int8 else "fp32"
+        self.precision: Precision = precision
         self.model_version = f"braindecode-{_braindecode_version()}-eegpt"
 
     @property
@@ -472,7 +480,7 @@ class EEGPTFeatureExtractor:
                 ch_names=key,
                 architecture=self.architecture,
                 weights_id=self.weights_id,
-                int8=self.precision == "int8",
+                precision=self.precision,
             )
         return self._cache[key]
 
@@ -524,12 +532,14 @@ class EEGPTFeatureExtractor:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self._check_batch(batch)
         out = np.empty((batch.n_windows, self.n_features), dtype=np.float32)
-        with torch.inference_mode():
+        # bf16: matrix products in bfloat16 on CPUs with AMX / AVX-512 BF16, fp32 elsewhere.
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        with torch.inference_mode(), autocast:
             for start in range(0, batch.n_windows, batch_size):
                 chunk = batch.data_uv[start : start + batch_size][:, self._positions, :]
                 x_mv = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32) / UV_PER_MV)
                 tokens = self._model(x_mv)  # (windows, patches, summary tokens, embed_dim)
-                out[start : start + len(chunk)] = tokens.mean(dim=1).flatten(1).numpy()
+                out[start : start + len(chunk)] = tokens.float().mean(dim=1).flatten(1).numpy()
         return out
 
 
@@ -541,6 +551,7 @@ def load_eegpt(
     int8: bool = False,
     n_threads: int | None = None,
     architecture: EEGPTArchitecture = EEGPT_LARGE,
+    precision: Precision | None = None,
 ) -> EEGPTFeatureExtractor:
     """Load EEGPT's encoder for a channel list.
 
@@ -555,11 +566,16 @@ def load_eegpt(
         Development only: with no checkpoint, use random weights (seed
         :data:`RANDOM_DEV_SEED`, ``weights_id == "random-dev"``). Their features mean nothing.
     int8 : bool
-        Dynamic int8 quantization of the linear layers (about 3x faster on CPU).
+        Dynamic int8 quantization of the linear layers (about 3x faster on CPU); the same as
+        ``precision="int8"``.
     n_threads : int or None
         torch intra-op threads (``torch.set_num_threads``), default 2.
     architecture : EEGPTArchitecture
         Encoder shape, the published large model by default.
+    precision : {"fp32", "bf16", "int8"} or None
+        Arithmetic of inference; ``bf16`` autocasts to bfloat16 (fast where the CPU has AMX or
+        AVX-512 BF16, see :func:`resolve_precision`). None: ``int8`` when ``int8`` is set,
+        else ``fp32``.
 
     Returns
     -------
@@ -592,7 +608,33 @@ def load_eegpt(
         architecture=architecture,
         weights_id=weights_id,
         int8=int8,
+        precision=precision,
     )
+
+
+def cpu_supports_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU multiplies bfloat16 natively (AMX or AVX-512 BF16), from the flags
+    of ``/proc/cpuinfo`` (False where it cannot be read)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = {
+        flag for line in cpuinfo.splitlines() if line.startswith("flags") for flag in line.split()
+    }
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+def resolve_precision(setting: str, *, bf16_native: bool | None = None) -> Precision:
+    """The precision a setting asks for: ``auto`` is ``bf16`` on a CPU that multiplies
+    bfloat16 natively and ``int8`` elsewhere; the others are taken as they are."""
+    if setting == "auto":
+        native = cpu_supports_bf16() if bf16_native is None else bf16_native
+        return "bf16" if native else "int8"
+    if setting not in PRECISIONS:
+        raise ValueError(f"EEGPT precision must be auto or one of {PRECISIONS}, got {setting!r}")
+    return setting  # type: ignore[return-value]
 
 
 def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -235,6 +235,7 @@ def probe_train(source: Path, out: Path, test_fraction: float, stride_s: float, 
     from processors.errors import EEGError
     from processors.features import load_eegpt
     from processors.probe import read_manifest, train_probe_on_recordings
+    from streams.pipeline import eegpt_precision
 
     settings = get_settings()
     try:
@@ -246,7 +247,7 @@ def probe_train(source: Path, out: Path, test_fraction: float, stride_s: float, 
             settings.model_checkpoint_path,
             ch_names=first.ch_names,
             allow_random_weights=settings.allow_random_weights,
-            int8=settings.eegpt_int8,
+            precision=eegpt_precision(settings),  # type: ignore[arg-type]
         )
         if extractor.weights_id == "random-dev":
             click.echo("warning: EEGPT has random weights (development only)", err=True)

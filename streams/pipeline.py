@@ -35,7 +35,7 @@ def build_options(
             settings.model_checkpoint_path,
             ch_names=ch_names,
             allow_random_weights=settings.allow_random_weights,
-            int8=settings.eegpt_int8,
+            precision=eegpt_precision(settings),
         )
         options.feature_unavailable_reason = None
     except ModelUnavailable as exc:
@@ -52,6 +52,15 @@ def build_options(
         except ModelUnavailable as exc:
             log.warning("abnormality probe unavailable, using the qEEG baseline: %s", exc)
     return options
+
+
+def eegpt_precision(settings: Settings) -> str:
+    """The EEGPT precision the settings ask for, ``auto`` resolved for this CPU."""
+    from processors.features import resolve_precision
+
+    if settings.eegpt_precision is None:
+        return "int8" if settings.eegpt_int8 else "fp32"
+    return resolve_precision(settings.eegpt_precision)
 
 
 class ModelCache:

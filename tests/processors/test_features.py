@@ -345,3 +345,28 @@ def test_feature_fidelity_measures() -> None:
     assert opposite["mean_cosine"] == pytest.approx(-1.0)
     with pytest.raises(ValueError):
         feature_fidelity(a, a[:5])
+
+
+def test_bf16_features_stay_close_to_fp32_and_auto_picks_by_cpu(labelled) -> None:
+    """bf16 autocast on the same weights: features close to fp32, and a probe trained on
+    fp32 gives the same verdicts; ``auto`` is bf16 where the CPU multiplies bfloat16."""
+    from processors.features import cpu_supports_bf16, resolve_precision
+
+    batch, labels = labelled
+    fp32 = load_eegpt(None, ch_names=CH19, allow_random_weights=True, architecture=SMALL)
+    bf16 = load_eegpt(
+        None, ch_names=CH19, allow_random_weights=True, architecture=SMALL, precision="bf16"
+    )
+    assert bf16.precision == "bf16"
+    f32, f16 = fp32.extract(batch), bf16.extract(batch)
+    assert not np.array_equal(f32, f16)  # really another arithmetic
+    probe = train_probe(f32, labels, weights_id=fp32.weights_id)
+    fid = feature_fidelity(f32, f16, probe=probe)
+    assert fid["min_cosine"] > 0.99 and fid["verdict_agreement"] >= 0.9
+    assert resolve_precision("auto", bf16_native=True) == "bf16"
+    assert resolve_precision("auto", bf16_native=False) == "int8"
+    assert resolve_precision("fp32") == "fp32"
+    with pytest.raises(ValueError, match="auto or one of"):
+        resolve_precision("fp16")
+    assert cpu_supports_bf16("flags\t: fpu sse avx512f amx_bf16 amx_tile\n")
+    assert not cpu_supports_bf16("flags\t: fpu sse avx2\n")

@@ -18,7 +18,7 @@ def test_one_alert_per_episode_then_its_end_and_a_later_one_is_new() -> None:
         found = []
         if now - 64.0 < 130.0:
             found = [Finding("seizure", 100.0, min(130.0, now), 0.9)]
-        if 200.0 <= now:  # a second seizure from 190 s
+        if now >= 200.0:  # a second seizure from 190 s
             found = [Finding("seizure", 190.0, min(230.0, now), 0.8)]
         sent += [(window, a["status"], a["onset_s"]) for a in update_episodes(state, found, window)]
     assert sent[0] == (27, "onset", 100.0)
