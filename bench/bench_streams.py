@@ -39,7 +39,7 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-WORKER_ENV = {"BRRR_ALLOW_RANDOM_WEIGHTS": "true", "BRRR_EEGPT_INT8": "true"}
+WORKER_ENV = {"BRRR_ALLOW_RANDOM_WEIGHTS": "true", "BRRR_EEGPT_PRECISION": "int8"}
 
 
 def write_files(out_dir: Path, n: int, minutes: float) -> list[Path]:
@@ -117,18 +117,22 @@ class Workers:
                 raise SystemExit("a worker did not start: see " + ", ".join(map(str, self.logs)))
             time.sleep(0.5)
         self.samples: list[tuple[float, int]] = []
+        self.cpu_percent = 0.0  # of one core, averaged since the workers were ready
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
 
     def _sample(self) -> None:
         handles = [psutil.Process(p.pid) for p in self.procs]
+        cpu0, t0 = sum(h.cpu_times().user + h.cpu_times().system for h in handles), time.monotonic()
         while not self._stop.is_set():
             try:
                 rss = sum(h.memory_info().rss for h in handles)
+                cpu = sum(h.cpu_times().user + h.cpu_times().system for h in handles)
             except psutil.Error:
                 return
             self.samples.append((time.monotonic(), rss))
+            self.cpu_percent = 100 * (cpu - cpu0) / max(1e-9, time.monotonic() - t0)
             time.sleep(0.5)
 
     def rss_at(self, t: float) -> int:
@@ -184,12 +188,146 @@ def through_kafka(paths: list[Path], n_workers: int, log_dir: Path) -> dict[str,
     }
 
 
+def live_capacity(n_devices: int, minutes: float, log_dir: Path) -> dict[str, Any]:
+    """``n_devices`` real-time devices (one in ten with a seizure) on one worker: latency
+    from the end of each window to its result on eeg.window_results, and from the end of
+    the window completing an alert's evidence to the alert on eeg.alerts.urgent."""
+    import numpy as np
+    from confluent_kafka import Consumer
+
+    from connectors.kafka_topics import Topics
+    from connectors.settings import Settings
+    from streams.device import Misbehaviour, stream_devices
+    from streams.device_run import build_devices
+
+    workers = Workers(1, log_dir, BRRR_EEGPT_PRECISION="auto")
+    settings = Settings(kafka_namespace=workers.namespace)
+    topics = Topics(settings.kafka_namespace)
+    seconds = minutes * 60.0
+    devices = build_devices(
+        settings,
+        file=None,
+        loop=False,
+        events=[],
+        count=n_devices,
+        seconds=seconds,
+        seed=9,
+        faults=Misbehaviour(),
+    )
+    seizing = build_devices(
+        settings,
+        file=None,
+        loop=False,
+        events=[f"seizure@{seconds / 2:.0f}+30"],
+        count=max(1, n_devices // 10),
+        seconds=seconds,
+        seed=90,
+        faults=Misbehaviour(),
+    )
+    sent_at: dict[tuple[str, int], float] = {}  # (recording, last sample + 1) -> wall time
+    from connectors.kafka_topics import RecordProducer
+
+    producer = RecordProducer(settings.kafka_bootstrap_servers)
+
+    def send(segment: Any) -> None:
+        producer.send(topics.segments, "EEGSegment", segment["recording_id"], segment)
+        end = segment["first_sample"] + segment["n_samples"]
+        sent_at[(segment["recording_id"], end)] = time.time()
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": f"{workers.namespace}-bench",
+            "auto.offset.reset": "earliest",
+            "log_level": 3,
+        }
+    )
+    consumer.subscribe([topics.window_results, topics.alerts])
+    window_lat: list[float] = []
+    alert_lat: list[float] = []
+    stop = threading.Event()
+
+    def collect() -> None:
+        from schemas.codec import decode_any
+
+        while not stop.is_set():
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            arrived = message.timestamp()[1] / 1000.0
+            name, record = decode_any(message.value())
+            index = (
+                record["window_index"]
+                if name.endswith("WindowResult")
+                else record["evidence_window"]
+            )
+            end_sample = (index + 1) * 4 * 256
+            sent = sent_at.get((record["recording_id"], end_sample))
+            if sent is not None:
+                (window_lat if name.endswith("WindowResult") else alert_lat).append(arrived - sent)
+
+    collector = threading.Thread(target=collect, daemon=True)
+    collector.start()
+    t0 = time.monotonic()
+    try:
+        asyncio.run(stream_devices([*devices, *seizing], send, seconds=seconds, speed=1.0))
+        producer.flush()
+        time.sleep(10)
+    finally:
+        stop.set()
+        collector.join(timeout=10)
+        consumer.close()
+        workers.stop()
+    lat = np.array(window_lat) if window_lat else np.array([np.nan])
+    alerts = np.array(alert_lat) if alert_lat else np.array([np.nan])
+    return {
+        "devices": n_devices + len(seizing),
+        "minutes": minutes,
+        "windows_measured": len(window_lat),
+        "window_latency_p50_s": float(np.percentile(lat, 50)),
+        "window_latency_p99_s": float(np.percentile(lat, 99)),
+        "alerts_measured": len(alert_lat),
+        "alert_latency_p50_s": float(np.percentile(alerts, 50)),
+        "alert_latency_p99_s": float(np.percentile(alerts, 99)),
+        "worker_peak_rss_mb": max(rss for _, rss in workers.samples) / 2**20,
+        "wall_s": time.monotonic() - t0,
+        "worker_cpu_percent": workers.cpu_percent,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=20, help="files of the memory run")
     parser.add_argument("--minutes", type=float, default=20.0, help="length of each file")
     parser.add_argument("--throughput-files", type=int, default=4, help="files of the ratio runs")
+    parser.add_argument(
+        "--live",
+        default=None,
+        metavar="N,N,...",
+        help="only the live capacity: these numbers of real-time devices",
+    )
+    parser.add_argument("--live-minutes", type=float, default=5.0, help="length of each live run")
     args = parser.parse_args()
+    if args.live:
+        RESULTS_DIR.mkdir(exist_ok=True)
+        rows = []
+        with tempfile.TemporaryDirectory(prefix="brrr-bench-live-") as tmp:
+            for n in (int(x) for x in args.live.split(",")):
+                row = live_capacity(n, args.live_minutes, Path(tmp))
+                rows.append(row)
+                print(
+                    f"{row['devices']:>4} devices: window->result p50 "
+                    f"{row['window_latency_p50_s']:.2f} s p99 {row['window_latency_p99_s']:.2f} s "
+                    f"({row['windows_measured']} windows); alert p50 "
+                    f"{row['alert_latency_p50_s']:.2f} s p99 {row['alert_latency_p99_s']:.2f} s "
+                    f"({row['alerts_measured']}); worker peak RSS "
+                    f"{row['worker_peak_rss_mb']:.0f} MB",
+                    flush=True,
+                )
+        ok = [r["devices"] for r in rows if r["window_latency_p99_s"] <= 2.0]
+        print(f"largest device count with window->result p99 <= 2 s: {max(ok) if ok else 'none'}")
+        (RESULTS_DIR / "streams_live.json").write_text(json.dumps(rows, indent=2))
+        return
     RESULTS_DIR.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="brrr-bench-streams-") as tmp:
         tmp_dir = Path(tmp)

@@ -30,9 +30,9 @@ from processors.io import recording_from_array
 from processors.preprocessing import prepare_recording
 from processors.types import WINDOW_S
 from schemas.codec import decode
-from schemas.ids import BRRR_UUID_NAMESPACE
+from schemas.ids import BRRR_UUID_NAMESPACE, detection_event_id
 from schemas.records import AnalysisResult as AnalysisResultRecord
-from schemas.records import EEGSegment, UrgentAlert, WindowFeatures, WindowResult
+from schemas.records import Detection, EEGSegment, UrgentAlert, WindowFeatures, WindowResult
 from streams.segments import segment_samples_uv
 
 #: Windows of recent scores that stand for the recording's verdict (one minute).
@@ -82,6 +82,8 @@ class LiveState:
     last_seen_wall_s: float = field(default_factory=time.time)
     #: every episode so far: finding, onset_s, end_s (None while open), confidence
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: events already published as detections: [type, onset_s, end_s] (the last 200)
+    reported: list[list[Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -323,12 +325,57 @@ async def recent_segments(
     return out
 
 
-def recent_events(segments: list[EEGSegment], state: LiveState) -> tuple[list[dict], float]:
+#: An event is published as a detection once the context holds it whole, this far from its
+#: edges, so that its onset and length are found as in the whole file.
+EDGE_MARGIN_S = 2.0
+
+
+def new_detections(
+    state: LiveState, events: list[dict[str, Any]], context: tuple[float, float]
+) -> list[Detection]:
+    """Events of the recent signal not published before, as ``Detection`` records of the
+    recording's live job: each once, when the context holds it whole."""
+    start_s, end_s = context
+    out: list[Detection] = []
+    job_id = live_job_id(state.recording_id)
+    for event in events:
+        onset, offset = event["onset_s"], event["onset_s"] + event["duration_s"]
+        if onset < start_s + EDGE_MARGIN_S or offset > end_s - EDGE_MARGIN_S:
+            continue  # cut by the context's edges: wait until it is whole
+        if any(
+            kind == event["type"] and onset < r_end and r_on < offset
+            for kind, r_on, r_end in state.reported
+        ):
+            continue  # the same event, seen again in the next context
+        state.reported = [*state.reported, [event["type"], onset, offset]][-200:]
+        start = state.wall_time(onset) or datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
+            seconds=onset
+        )
+        out.append(
+            Detection(
+                job_id=job_id,
+                recording_id=state.recording_id,
+                event_id=detection_event_id(job_id, event["type"], onset, event["channels"]),
+                event_type=event["type"],
+                subtype=event.get("subtype"),
+                onset_s=float(onset),
+                duration_s=float(event["duration_s"]),
+                start_time=start,
+                channels=list(event["channels"]),
+                confidence=float(event["confidence"]),
+            )
+        )
+    return out
+
+
+def recent_events(
+    segments: list[EEGSegment], state: LiveState
+) -> tuple[list[dict], tuple[float, float]]:
     """Events of the last contiguous stretch of signal (CPU: run it in a thread), with
     onsets in seconds from the recording's first sample; and the stretch's length."""
     by_first = {s["first_sample"]: s for s in segments}
     if not by_first:
-        return [], 0.0
+        return [], (0.0, 0.0)
     ordered = [by_first[k] for k in sorted(by_first)]
     run = [ordered[-1]]
     for segment in reversed(ordered[:-1]):  # back from now until a gap
@@ -342,14 +389,14 @@ def recent_events(segments: list[EEGSegment], state: LiveState) -> tuple[list[di
     start_s = first["first_sample"] / sfreq
     context_s = data.shape[1] / sfreq
     if context_s < 2 * WINDOW_S:
-        return [], context_s
+        return [], (start_s, start_s + context_s)
     recording = recording_from_array(data, sfreq, first["ch_names"], state.recording_id)
     prepared = prepare_recording(recording)
     report = detect_events(prepared.raw.get_data() * 1e6, prepared.sfreq_hz, prepared.ch_names)
     events = []
     for event in report.to_dict()["events"]:
         events.append({**event, "onset_s": event["onset_s"] + start_s})
-    return events, context_s
+    return events, (start_s, start_s + context_s)
 
 
 def live_window_result(window: WindowFeatures) -> WindowResult:

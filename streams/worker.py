@@ -53,6 +53,7 @@ from streams.live import (
     findings,
     live_summary,
     live_window_result,
+    new_detections,
     recent_events,
     recent_segments,
     silence_marker,
@@ -275,8 +276,10 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             segments_read = await recent_segments(
                 settings.kafka_bootstrap_servers, topics.segments, state
             )
-            events, context_s = await asyncio.to_thread(recent_events, segments_read, state)
-            found = findings(state, events, context_s)
+            events, context = await asyncio.to_thread(recent_events, segments_read, state)
+            found = findings(state, events, context[1] - context[0])
+            for detection in new_detections(state, events, context):
+                await send(detections, "Detection", state.recording_id, detection)
         for alert in update_episodes(state, found, record["window_index"]):
             await send(alerts, "UrgentAlert", state.recording_id, alert)
             log.warning(

@@ -231,3 +231,48 @@ def test_gaps_reconnections_and_bad_channels_are_reported_not_crashes(
             (f"{settings.kafka_namespace}.eeg.segments",),
         ).fetchone()[0]
     assert refused == 0
+
+
+def test_a_file_streamed_live_reports_the_events_analyze_finds(
+    settings: Settings, workers: WorkerPool, tmp_path: Path
+) -> None:
+    """The live hierarchy and the file one agree on the urgent events of the demo's seizure
+    file: same types, onsets within the seizure detector's tolerance."""
+    from processors.analyze import analyze
+    from processors.io import read_recording
+    from streams.demo import write_demo_files
+    from streams.live import live_job_id
+
+    path = next(p for p, _ in write_demo_files(tmp_path) if p.name == "demo_seizure.edf")
+    workers.start()
+    _sent, (recording,) = asyncio.run(
+        run_devices(
+            settings,
+            file=path,
+            loop=False,
+            events=(),
+            count=1,
+            seconds=None,
+            speed=15.0,
+            seed=0,
+            faults=Misbehaviour(),
+            quiet=True,
+        )
+    )
+    _summary(settings, recording)  # closed after its silence: everything is in
+    with psycopg.connect(settings.postgres_url) as conn:
+        live = conn.execute(
+            "SELECT event_type, onset_s FROM detections WHERE job_id = %s ORDER BY onset_s",
+            (live_job_id(recording),),
+        ).fetchall()
+    whole = analyze(read_recording(path), "screening").to_dict()
+    urgent = ("seizure", "PLED", "GPED", "burst_suppression")
+    expected = [
+        (e["type"], e["onset_s"])
+        for e in whole["event_detection"]["result"]["events"]
+        if e["type"] in urgent
+    ]
+    got = [(kind, onset) for kind, onset in live if kind in urgent]
+    assert [k for k, _ in got] == [k for k, _ in expected], (got, expected)
+    for (_, a), (_, b) in zip(got, expected, strict=True):
+        assert abs(a - b) <= 2.0, (got, expected)
