@@ -317,6 +317,8 @@ class WindowFeatures(TypedDict):
     """Wall-clock time of the recording's first sample, UTC, when known."""
     n_channels: NotRequired[int]
     """EEG channels of the window (0 on an end marker)."""
+    qc_calibration: NotRequired[str | None]
+    """On the window whose arrival calibrated the stream's quality control: its thresholds as JSON (processors.quality.QCThresholds.to_dict), kept in the live table so a restarted worker judges with them."""
 
 
 class WindowResult(TypedDict):

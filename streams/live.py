@@ -84,6 +84,8 @@ class LiveState:
     history: list[dict[str, Any]] = field(default_factory=list)
     #: events already published as detections: [type, onset_s, end_s] (the last 200)
     reported: list[list[Any]] = field(default_factory=list)
+    #: the stream's QC thresholds once calibrated (QCThresholds.to_dict), for a restart
+    qc_calibration: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +110,8 @@ class LiveState:
         self.n_abnormal_windows += int(score is not None and score >= 0.5)
         self.n_artifact_windows += int(window["provisional_artifact"])
         self.bad_channels = list(window["provisional_bad_channels"])
+        if window["qc_calibration"] is not None:
+            self.qc_calibration = json.loads(window["qc_calibration"])
         if window["provisional_score"] is not None:
             self.scores = [*self.scores, [index, window["provisional_score"]]][-RECENT_WINDOWS:]
         if window["segment_offset"] >= 0:
@@ -282,6 +286,7 @@ def silence_marker(state: LiveState) -> WindowFeatures:
         segment_offset=-1,
         recording_start=None,
         n_channels=0,
+        qc_calibration=None,
     )
 
 

@@ -10,17 +10,19 @@ stream has no end), while a recording's final verdict is made on the whole of it
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from processors import abnormality
 from processors.errors import EEGError
-from processors.quality import StreamQC
+from processors.quality import QCThresholds, StreamQC
 from processors.types import WindowBatch
 from schemas.records import EEGWindow, WindowFeatures
 from streams.pipeline import ModelCache
@@ -61,11 +63,23 @@ class WindowDescriber:
         self.batch_size = batch_size
         self._qc: dict[str, StreamQC] = {}
 
-    def describe(self, windows: Sequence[EEGWindow]) -> list[WindowFeatures]:
+    def unknown_streams(self, windows: Sequence[EEGWindow]) -> set[str]:
+        """Streams of these windows this describer has no quality control of yet (after a
+        restart, their calibration may be in the live table)."""
+        return {stream_key(w) for w in windows if stream_key(w) not in self._qc}
+
+    def describe(
+        self,
+        windows: Sequence[EEGWindow],
+        calibrations: Mapping[str, dict[str, Any]] | None = None,
+    ) -> list[WindowFeatures]:
         """Describe a micro-batch of windows (any recordings, stream order kept per stream).
 
-        Runs in a worker thread: it is numpy, MNE and torch, no I/O.
+        ``calibrations`` are stored QC thresholds of streams this describer has not seen
+        (a restarted worker continues with them). Runs in a worker thread: it is numpy, MNE
+        and torch, no I/O.
         """
+        self._calibrations = dict(calibrations or {})
         pending: dict[str, list[EEGWindow]] = defaultdict(list)
         for window in windows:
             if not window["end_of_recording"]:
@@ -73,6 +87,7 @@ class WindowDescriber:
         groups = {key: _Group(ws, window_batch(ws)) for key, ws in pending.items()}
         self._extract_features(groups)
         verdicts = {key: self._quality_and_score(key, group) for key, group in groups.items()}
+        calibrated_now = {key for key in verdicts if verdicts[key][3]}
         out: list[WindowFeatures] = []
         position: dict[str, int] = defaultdict(int)
         for window in windows:
@@ -83,17 +98,20 @@ class WindowDescriber:
                 continue
             i = position[key]
             position[key] += 1
-            score, artifact, bad = verdicts[key]
-            out.append(
-                _features_record(
-                    window,
-                    groups[key],
-                    i,
-                    score=float(score[i]) if score is not None else None,
-                    artifact=bool(artifact[i]),
-                    bad_channels=bad,
-                )
+            score, artifact, bad, _ = verdicts[key]
+            record = _features_record(
+                window,
+                groups[key],
+                i,
+                score=float(score[i]) if score is not None else None,
+                artifact=bool(artifact[i]),
+                bad_channels=bad,
             )
+            if key in calibrated_now and i == len(groups[key].windows) - 1:
+                thresholds = self._qc[key].thresholds
+                assert thresholds is not None
+                record["qc_calibration"] = json.dumps(thresholds.to_dict())
+            out.append(record)
         return out
 
     def _extract_features(self, groups: dict[str, _Group]) -> None:
@@ -141,15 +159,29 @@ class WindowDescriber:
 
     def _quality_and_score(
         self, key: str, group: _Group
-    ) -> tuple[np.ndarray | None, np.ndarray, list[str]]:
-        """The stream's quality control of the new windows, and their provisional score."""
-        qc = self._qc.setdefault(key, StreamQC()).push(group.batch)
+    ) -> tuple[np.ndarray | None, np.ndarray, list[str], bool]:
+        """The stream's quality control of the new windows, their provisional score, and
+        whether these windows calibrated it."""
+        stream_qc = self._qc.get(key)
+        if stream_qc is None:
+            stream_qc = self._qc[key] = StreamQC()
+            stored = self._calibrations.get(key)
+            if stored is not None:  # a restarted worker: the calibration survives
+                stream_qc.thresholds = QCThresholds.from_dict(stored)
+        was_calibrated = stream_qc.calibrated
+        qc = stream_qc.push(group.batch)
         try:
             score = abnormality.score_windows_qeeg(qc.repaired)
         except EEGError as exc:
             log.warning("provisional score of %s failed: %s", key, exc)
             score = None
-        return score, np.asarray(qc.window_flags, dtype=bool), sorted(qc.bad_channels)
+        calibrated_now = stream_qc.calibrated and not was_calibrated
+        return (
+            score,
+            np.asarray(qc.window_flags, dtype=bool),
+            sorted(qc.bad_channels),
+            calibrated_now,
+        )
 
 
 def _features_record(
@@ -190,4 +222,5 @@ def _features_record(
         segment_offset=window["segment_offset"],
         recording_start=window["recording_start"],
         n_channels=len(window["ch_names"]),
+        qc_calibration=None,
     )

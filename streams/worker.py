@@ -196,9 +196,16 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
                     await refuse(event, "describe_windows", exc)
             if not batch:
                 continue
+            # A live stream's key is its recording, whose state (with its QC calibration)
+            # is in this worker's live table: eeg.windows and eeg.features are co-partitioned.
+            calibrations = {}
+            for key in describer.unknown_streams(batch):
+                value = live_table.get(key)
+                if value is not None and value.get("qc_calibration") is not None:
+                    calibrations[key] = value["qc_calibration"]
             # Off the event loop: consuming, heartbeats and commits go on while EEGPT runs.
             try:
-                described = await asyncio.to_thread(describer.describe, batch)
+                described = await asyncio.to_thread(describer.describe, batch, calibrations)
             except REFUSED as exc:
                 for event in events:
                     await refuse(event, "describe_windows", exc)

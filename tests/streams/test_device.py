@@ -90,3 +90,29 @@ def test_a_lead_off_channel_becomes_flat_and_is_named() -> None:
     assert np.abs(batch.data_uv[3:, o1]).max() < 1e-3  # flat from 8 s, not NaN
     assert np.isfinite(batch.data_uv).all()
     assert next(iter(table.values()))["lead_off"] == ["O1"]
+
+
+def test_stream_qc_calibration_is_handed_on_and_restored_after_a_restart() -> None:
+    """The window that calibrates a live stream's QC carries the thresholds (kept in the
+    live table); a restarted worker's describer judges with them from its first window."""
+    import json
+
+    from connectors.settings import Settings
+    from streams.pipeline import ModelCache
+    from streams.window_analysis import WindowDescriber
+
+    (device,) = _devices(100.0)
+    windows, _ = _window(device.segments())
+    models = ModelCache(Settings(model_checkpoint_path=None, allow_random_weights=False))
+    first = WindowDescriber(models)
+    described = []
+    for start in range(0, 20, 4):
+        described += first.describe(windows[start : start + 4])
+    carrying = [d for d in described if d["qc_calibration"] is not None]
+    assert len(carrying) == 1 and carrying[0]["window_index"] == 15  # the first minute
+    thresholds = json.loads(carrying[0]["qc_calibration"])
+    restarted = WindowDescriber(models)
+    key = windows[20]["recording_id"]
+    assert restarted.unknown_streams(windows[20:21]) == {key}
+    again = restarted.describe(windows[20:21], {key: thresholds})
+    assert restarted._qc[key].calibrated and again[0]["qc_calibration"] is None
