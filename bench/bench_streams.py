@@ -89,11 +89,12 @@ def in_process(paths: list[Path]) -> dict[str, Any]:
 class Workers:
     """Worker processes in a namespace of their own, sampled for memory."""
 
-    def __init__(self, n: int, log_dir: Path) -> None:
+    def __init__(self, n: int, log_dir: Path, **extra_env: str) -> None:
         self.namespace = f"bench-{uuid.uuid4().hex[:8]}"
         env = {
             **os.environ,
             **WORKER_ENV,
+            **extra_env,
             "BRRR_KAFKA_NAMESPACE": self.namespace,
             "PYTHONPATH": str(REPO),
         }
