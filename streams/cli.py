@@ -467,7 +467,7 @@ def device(
         bad_from_s=bad_from,
     )
     try:
-        sent = asyncio.run(
+        sent, _recordings = asyncio.run(
             run_devices(
                 get_settings(),
                 file=file,
