@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from connectors.kafka_topics import MAX_MESSAGE_BYTES, KafkaUnavailableError
+from schemas.codec import CodecError, decode
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,32 @@ async def read_partition(
         ) from None
     finally:
         await consumer.stop()
+
+
+async def read_records(
+    bootstrap_servers: str,
+    topic: str,
+    partition: int,
+    first_offset: int,
+    schema_name: str,
+    *,
+    stop_after: Callable[[], bool] | None = None,
+    timeout_s: float = 60.0,
+) -> AsyncIterator[dict[str, Any]]:
+    """The decoded ``schema_name`` records of one partition from ``first_offset`` on, as
+    :func:`read_partition` reads them; a message that does not decode is skipped (the agent
+    that read it first sent it to the dead letters). ``stop_after()`` is asked after each
+    record the caller has taken."""
+    async for message in read_partition(
+        bootstrap_servers,
+        topic,
+        partition,
+        first_offset,
+        stop_after=None if stop_after is None else lambda _message: stop_after(),
+        timeout_s=timeout_s,
+    ):
+        try:
+            record = decode(schema_name, message.value)
+        except CodecError:
+            continue
+        yield record

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from connectors.kafka_log import read_partition
+from connectors.kafka_log import read_records
 from processors.analyze import AnalysisResult, PrecomputedFeatures, analyze
-from schemas.codec import decode
 from schemas.records import AnalysisResult as AnalysisResultRecord
 from schemas.records import Detection, EEGSegment, WindowFeatures, WindowResult
 from streams.pipeline import ModelCache
@@ -136,40 +135,30 @@ class Finisher:
         """The segments of the job's last attempt, from the segments log."""
         assert job.segments_partition is not None and job.segments_first_offset is not None
         segments: list[EEGSegment] = []
-
-        def is_last(message: Any) -> bool:
-            return bool(segments) and segments[-1]["is_last"]
-
-        async for message in read_partition(
+        async for segment in read_records(
             self.bootstrap_servers,
             self.segments_topic,
             job.segments_partition,
             job.segments_first_offset,
-            stop_after=is_last,
+            "EEGSegment",
+            stop_after=lambda: bool(segments) and segments[-1]["is_last"],
         ):
-            try:
-                segment: EEGSegment = decode("EEGSegment", message.value)  # type: ignore[assignment]
-            except Exception:  # another producer's poison: the window agent dead-lettered it
-                continue
             if segment["job_id"] == job.job_id and segment["attempt"] == job.end_attempt:
-                segments.append(segment)
+                segments.append(segment)  # type: ignore[arg-type]
         return segments
 
     async def features_of(self, job: JobWindows) -> PrecomputedFeatures | None:
         """The EEGPT features of every window of the job, or None when EEGPT did not run."""
         by_index: dict[int, bytes] = {}
         ms: list[float] = []  # EEGPT time per window of the micro-batches
-        async for message in read_partition(
+        async for record in read_records(
             self.bootstrap_servers,
             self.features_topic,
             job.features_partition,
             job.features_first_offset,
-            stop_after=lambda _m: len(by_index) >= (job.n_total or 0),
+            "WindowFeatures",
+            stop_after=lambda: len(by_index) >= (job.n_total or 0),
         ):
-            try:
-                record: WindowFeatures = decode("WindowFeatures", message.value)  # type: ignore[assignment]
-            except Exception:
-                continue
             if record["job_id"] != job.job_id or record["end_of_recording"]:
                 continue
             if not record["features"]:

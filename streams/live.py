@@ -24,12 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from connectors.kafka_log import read_partition
+from connectors.kafka_log import read_records
 from processors.events import detect_events
 from processors.io import recording_from_array
 from processors.preprocessing import prepare_recording
 from processors.types import WINDOW_S
-from schemas.codec import decode
 from schemas.ids import BRRR_UUID_NAMESPACE, detection_event_id
 from schemas.records import AnalysisResult as AnalysisResultRecord
 from schemas.records import Detection, EEGSegment, UrgentAlert, WindowFeatures, WindowResult
@@ -318,15 +317,11 @@ async def recent_segments(
     if offset is None:
         return []
     out: list[EEGSegment] = []
-    async for message in read_partition(
-        bootstrap_servers, segments_topic, state.segments_partition, offset
+    async for segment in read_records(
+        bootstrap_servers, segments_topic, state.segments_partition, offset, "EEGSegment"
     ):
-        try:
-            segment: EEGSegment = decode("EEGSegment", message.value)  # type: ignore[assignment]
-        except Exception:  # a poison message: the window agent dead-lettered it
-            continue
         if segment["recording_id"] == state.recording_id:
-            out.append(segment)
+            out.append(segment)  # type: ignore[arg-type]
     return out
 
 

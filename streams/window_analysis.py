@@ -92,11 +92,9 @@ class WindowDescriber:
         # an end gets its verdict from the whole recording, so its windows skip them.
         verdicts = {
             key: self._quality_and_score(key, group)
-            if group.windows[0]["job_id"] is None
-            else _NO_VERDICT
             for key, group in groups.items()
+            if group.windows[0]["job_id"] is None
         }
-        calibrated_now = {key for key in verdicts if verdicts[key][3]}
         out: list[WindowFeatures] = []
         position: dict[str, int] = defaultdict(int)
         for window in windows:
@@ -107,16 +105,19 @@ class WindowDescriber:
                 continue
             i = position[key]
             position[key] += 1
-            score, artifact, bad, _ = verdicts[key]
+            if key not in verdicts:  # a file's window: no provisional verdict
+                out.append(_features_record(window, groups[key], i))
+                continue
+            score, artifact, bad, calibrated_now = verdicts[key]
             record = _features_record(
                 window,
                 groups[key],
                 i,
                 score=float(score[i]) if score is not None else None,
-                artifact=bool(artifact[i]) if artifact.size else False,
+                artifact=bool(artifact[i]),
                 bad_channels=bad,
             )
-            if key in calibrated_now and i == len(groups[key].windows) - 1:
+            if calibrated_now and i == len(groups[key].windows) - 1:
                 thresholds = self._qc[key].thresholds
                 assert thresholds is not None
                 record["qc_calibration"] = json.dumps(thresholds.to_dict())
@@ -191,15 +192,6 @@ class WindowDescriber:
             sorted(qc.bad_channels),
             calibrated_now,
         )
-
-
-#: The provisional verdict of a file's windows: none (see WindowDescriber.describe).
-_NO_VERDICT: tuple[np.ndarray | None, np.ndarray, list[str], bool] = (
-    None,
-    np.zeros(0, dtype=bool),
-    [],
-    False,
-)
 
 
 def _features_record(

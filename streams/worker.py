@@ -158,16 +158,21 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
         )
         await deadletter.send(key=message.key, value=encode("DeadLetter", dict(letter)))
 
+    async def decoded(event: faust.types.EventT, schema: str, agent: str) -> Any | None:
+        """The event's record, or None once a message that does not decode is refused."""
+        try:
+            return decode(schema, event.value)
+        except REFUSED as exc:
+            await refuse(event, agent, exc)
+            return None
+
     @app.agent(jobs, concurrency=settings.worker_job_concurrency)
     async def feed_jobs(stream: faust.StreamT) -> None:
         """Feed each analysis job's file, read from the object store, into the segments."""
         async for event in stream.events():
-            try:
-                job: AnalysisJob = decode("AnalysisJob", event.value)  # type: ignore[assignment]
-            except REFUSED as exc:
-                await refuse(event, "feed_jobs", exc)
-                continue
-            await feeder.run(job)
+            job: AnalysisJob | None = await decoded(event, "AnalysisJob", "feed_jobs")
+            if job is not None:
+                await feeder.run(job)
 
     @app.agent(segments)
     async def cut_windows(stream: faust.StreamT) -> None:
@@ -190,10 +195,9 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
         ):
             batch: list[EEGWindow] = []
             for event in events:
-                try:
-                    batch.append(decode("EEGWindow", event.value))  # type: ignore[arg-type]
-                except REFUSED as exc:
-                    await refuse(event, "describe_windows", exc)
+                window = await decoded(event, "EEGWindow", "describe_windows")
+                if window is not None:
+                    batch.append(window)
             if not batch:
                 continue
             # A live stream's key is its recording, whose state (with its QC calibration)
@@ -217,13 +221,13 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     async def finish_jobs(stream: faust.StreamT) -> None:
         """Count each job's windows once; when the last is in, analyse the recording."""
         async for event in stream.events():
-            try:
-                record: WindowFeaturesRecord = decode("WindowFeatures", event.value)  # type: ignore[assignment]
-            except REFUSED as exc:
-                await refuse(event, "finish_jobs", exc)
+            record: WindowFeaturesRecord | None = await decoded(
+                event, "WindowFeatures", "finish_jobs"
+            )
+            if record is None:
                 continue
             if record["job_id"] is None:
-                await follow_live(record, event.message.partition)
+                await follow_live(record)
                 continue
             stored = job_table.get(record["job_id"])
             job = (
@@ -255,7 +259,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
                 await report_progress(job)
             job_table[job.job_id] = job.to_json()
 
-    async def follow_live(record: WindowFeaturesRecord, partition: int) -> None:
+    async def follow_live(record: WindowFeaturesRecord) -> None:
         """A live recording's window: its score, its events while abnormal, its alerts."""
         stored = live_table.get(record["recording_id"])
         state = (

@@ -29,3 +29,19 @@ def stack() -> Iterator[Settings]:
 def unique_name() -> str:
     """A name no earlier run used (topics, buckets, tables), so re-runs never collide."""
     return f"it-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(stack: Settings, unique_name: str) -> Settings:
+    """The stack's settings in a Kafka namespace of the test's own (stream worker tests)."""
+    from tests.integration.workers import stream_settings
+
+    return stream_settings(stack, unique_name)
+
+
+@pytest.fixture
+def workers(settings: Settings, tmp_path):
+    """``brrr worker`` processes in the test's namespace, all stopped at its end."""
+    from tests.integration.workers import workers_for
+
+    yield from workers_for(settings, tmp_path)

@@ -15,7 +15,6 @@ from connectors.db.migrate import migrate
 from connectors.settings import Settings
 from processors.synthetic import generate_eeg
 from streams.cli import main as cli_main
-from tests.integration.workers import stream_settings
 
 pytestmark = pytest.mark.integration
 
@@ -64,9 +63,8 @@ def test_a_finished_job_is_not_run_again(stack: Settings) -> None:
 
 
 def test_replay_skips_an_unreadable_file_and_says_no_worker_is_consuming(
-    stack: Settings, unique_name: str, tmp_path: Path, monkeypatch
+    settings: Settings, tmp_path: Path, monkeypatch
 ) -> None:
-    settings = stream_settings(stack, unique_name)
     monkeypatch.setenv("BRRR_KAFKA_NAMESPACE", settings.kafka_namespace)
     from connectors.settings import get_settings
 

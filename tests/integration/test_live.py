@@ -14,19 +14,9 @@ from connectors.settings import Settings
 from streams.alerts import follow_alerts
 from streams.device import Misbehaviour
 from streams.device_run import run_devices
-from tests.integration.workers import WorkerPool, stream_settings, workers_for
+from tests.integration.workers import WorkerPool
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def settings(stack: Settings, unique_name: str) -> Settings:
-    return stream_settings(stack, unique_name)
-
-
-@pytest.fixture
-def workers(settings: Settings, tmp_path: Path):
-    yield from workers_for(settings, tmp_path)
 
 
 class Follower:

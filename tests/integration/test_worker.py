@@ -26,22 +26,10 @@ from tests.integration.workers import (
     WorkerPool,
     follow_files,
     replay_files,
-    stream_settings,
     wait_for_progress,
-    workers_for,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def settings(stack: Settings, unique_name: str) -> Settings:
-    return stream_settings(stack, unique_name)
-
-
-@pytest.fixture
-def workers(settings: Settings, tmp_path: Path):
-    yield from workers_for(settings, tmp_path)
 
 
 @pytest.fixture(scope="module")
