@@ -1,4 +1,4 @@
-"""The API's errors and the one JSON body they all answer with: ``{"error", "detail"}``.
+"""The API's errors and the one JSON body they all answer with: ``{"error", "message"}``.
 
 A service that does not answer gives 503 naming the service and what to try; a bad request
 gives 422 saying which parameter was wrong; nothing reaches the client as a bare trace.
@@ -31,35 +31,35 @@ class ApiError(Exception):
         HTTP status of the answer.
     code : str
         Stable machine-readable code (``job_not_found``...).
-    detail : str
+    message : str
         What was wrong and what to do, for a person.
     """
 
-    def __init__(self, status_code: int, code: str, detail: str) -> None:
-        super().__init__(detail)
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(message)
         self.status_code = status_code
         self.code = code
-        self.detail = detail
+        self.message = message
 
 
 class NotFound(ApiError):
     """Nothing under that id (404)."""
 
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(404, code, detail)
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(404, code, message)
 
 
 class ServiceUnavailable(ApiError):
     """A service the API needs does not answer (503)."""
 
-    def __init__(self, service: str, detail: str) -> None:
-        super().__init__(503, f"{service}_unavailable", detail)
+    def __init__(self, service: str, message: str) -> None:
+        super().__init__(503, f"{service}_unavailable", message)
         self.service = service
 
 
-def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     """The JSON body of every error answer."""
-    return {"error": code, "detail": detail, **extra}
+    return {"error": code, "message": message, **extra}
 
 
 def database_unavailable(request: Request, exc: Exception) -> ServiceUnavailable:
@@ -71,11 +71,11 @@ def database_unavailable(request: Request, exc: Exception) -> ServiceUnavailable
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every error with ``{"error": code, "detail": message}``."""
+    """Answer every error with ``{"error": code, "message": text}``."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.detail), status_code=exc.status_code)
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -91,7 +91,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         err = database_unavailable(request, exc)
-        return JSONResponse(error_body(err.code, err.detail), status_code=503)
+        return JSONResponse(error_body(err.code, err.message), status_code=503)
 
     for kind in (DatabaseUnavailableError, PoolTimeout, psycopg.OperationalError):
         app.add_exception_handler(kind, _database)

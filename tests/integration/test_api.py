@@ -197,11 +197,11 @@ async def test_unknown_job_is_404_and_bad_id_422(client: httpx.AsyncClient) -> N
     for path in (f"/api/v1/jobs/{unknown}", f"/api/v1/jobs/{unknown}/result"):
         r = await client.get(path)
         assert r.status_code == 404
-        assert r.json()["error"] == "job_not_found" and str(unknown) in r.json()["detail"]
+        assert r.json()["error"] == "job_not_found" and str(unknown) in r.json()["message"]
     r = await client.get("/api/v1/jobs/not-a-uuid")
     assert r.status_code == 422
     assert r.json()["error"] == "invalid_request"
-    assert "job_id 'not-a-uuid'" in r.json()["detail"] and "UUIDs such as" in r.json()["detail"]
+    assert "job_id 'not-a-uuid'" in r.json()["message"] and "UUIDs such as" in r.json()["message"]
 
 
 @session_loop
@@ -242,7 +242,7 @@ async def test_no_result_yet_says_the_job_status(client: httpx.AsyncClient, seed
     assert r.status_code == 404
     body = r.json()
     assert body["error"] == "result_not_ready"
-    assert "processing" in body["detail"] and "40%" in body["detail"]
+    assert "processing" in body["message"] and "40%" in body["message"]
 
 
 @session_loop
@@ -270,12 +270,12 @@ async def test_detections_filtered(client: httpx.AsyncClient, seeded: Seeded) ->
     assert r.status_code == 200 and r.json() == []
 
     r = await client.get(url, params={"event_type": "seizures"})
-    assert r.status_code == 422 and "seizure" in r.json()["detail"]
+    assert r.status_code == 422 and "seizure" in r.json()["message"]
     r = await client.get(url, params={"since": "yesterday"})
-    assert r.status_code == 422 and "since 'yesterday'" in r.json()["detail"]
-    assert "ISO 8601" in r.json()["detail"]
+    assert r.status_code == 422 and "since 'yesterday'" in r.json()["message"]
+    assert "ISO 8601" in r.json()["message"]
     r = await client.get(url, params={"since": window["until"], "until": window["since"]})
-    assert r.status_code == 422 and "before" in r.json()["detail"]
+    assert r.status_code == 422 and "before" in r.json()["message"]
     r = await client.get(f"/api/v1/recordings/no-such-{uuid.uuid4().hex[:8]}/detections")
     assert r.status_code == 404 and r.json()["error"] == "recording_not_found"
 
@@ -311,7 +311,7 @@ async def test_redis_down_is_503_naming_redis_but_results_still_served(
         assert r.status_code == 503
         body = r.json()
         assert body["error"] == "service_unavailable" and body["down"] == ["redis"]
-        assert "BRRR_REDIS_URL" in body["detail"] and "brrr stack up" in body["detail"]
+        assert "BRRR_REDIS_URL" in body["message"] and "brrr stack up" in body["message"]
         assert body["services"]["postgres"]["ok"] and body["services"]["kafka"]["ok"]
         # the cache degrades to S3 and PostgreSQL
         r = await client.get(f"/api/v1/jobs/{seeded.job_id}/result")
@@ -340,7 +340,7 @@ async def test_postgres_down_is_503_with_what_to_try(stack: Settings) -> None:
         assert r.status_code == 503
         body = r.json()
         assert body["error"] == "postgres_unavailable"
-        assert "BRRR_POSTGRES_URL" in body["detail"] and "secret" not in body["detail"]
+        assert "BRRR_POSTGRES_URL" in body["message"] and "secret" not in body["message"]
 
 
 @session_loop
