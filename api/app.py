@@ -18,9 +18,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import install_error_handlers
 from api.metrics import count_requests
-from api.routers import alerts, health, jobs, metrics, recordings
+from api.routers import alerts, auth, health, jobs, metrics, recordings
 from connectors.cache import TwoLevelCache
 from connectors.object_store import ObjectStore, ObjectStoreError
+from connectors.rate_limit import LoginRateLimiter
 from connectors.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.middleware("http")(count_requests)
-    for module in (health, jobs, recordings, alerts, metrics):
+    for module in (health, auth, jobs, recordings, alerts, metrics):
         app.include_router(module.router)
     return app
 
@@ -91,6 +92,7 @@ async def _open(app: FastAPI, settings: Settings) -> None:
     app.state.pool = pool
     app.state.store = store
     app.state.cache = TwoLevelCache(store, settings.redis_url)
+    app.state.login_limiter = LoginRateLimiter.from_settings(settings)
     app.state.kafka_admin = AdminClient(
         {"bootstrap.servers": settings.kafka_bootstrap_servers, "socket.timeout.ms": 3000}
     )
@@ -102,6 +104,7 @@ async def _close(app: FastAPI) -> None:
     finally:
         # Closed even when the pool's close failed: nothing is left to the garbage collector.
         app.state.cache.redis.close()
+        app.state.login_limiter.close()
         app.state.store.close()
         # The Kafka admin client has no close(); dropping it releases its sockets.
         del app.state.kafka_admin

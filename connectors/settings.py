@@ -12,10 +12,15 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Development defaults of the secrets: usable on a laptop, refused in production
+#: (``api.security.check_production_secrets``).
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
+DEV_PATIENT_REF_KEY = "dev-only-patient-ref-key-change-me"
 
 
 class Settings(BaseSettings):
@@ -88,7 +93,22 @@ class Settings(BaseSettings):
     worker_alive_s: float = 20.0
 
     # Key of the patient reference (HMAC of the identifier): set a secret of the deployment.
-    patient_ref_key: str = "dev-only-patient-ref-key-change-me"
+    patient_ref_key: str = DEV_PATIENT_REF_KEY
+
+    # --- the API's users, tokens and patient data (api.security) ---------------------------
+    # "production": the API refuses to start while a secret (BRRR_JWT_SECRET,
+    # BRRR_PATIENT_REF_KEY, BRRR_PHI_KEYS, BRRR_PHI_ACTIVE_KEY) is unset or still its
+    # development default; "development" uses the defaults and logs that it does.
+    environment: Literal["development", "production"] = "development"
+    # HS256 key of the access tokens, at least 32 characters.
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    # Lifetime of an access token, seconds.
+    token_expiry_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # Login attempts per user name: past login_max_attempts failed ones within
+    # login_window_s, the login answers 429 until the window ends. Counted in Redis (so
+    # across API processes); per process while Redis is down.
+    login_max_attempts: int = Field(default=5, ge=1)
+    login_window_s: int = Field(default=300, ge=1)
 
     api_host: str = "127.0.0.1"
     api_port: int = 18000

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from streams.users_cli import users
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
@@ -578,6 +580,8 @@ def demo(out_dir: Path | None) -> None:
         sys.exit(1)
     run_demo(settings, out_dir or settings.data_dir / "demo")
 
+
+main.add_command(users)
 
 if __name__ == "__main__":
     main()

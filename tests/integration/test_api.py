@@ -32,6 +32,7 @@ from connectors.db.sink import (
 from connectors.object_store import ObjectStore, result_key
 from connectors.settings import Settings
 from schemas.ids import detection_event_id
+from tests.integration.api_client import app_client as _client
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -154,14 +155,6 @@ async def seeded(stack: Settings) -> Seeded:
         await upsert_detections(conn, seed.detection_records())  # type: ignore[arg-type]
         await conn.commit()
     return seed
-
-
-async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    # Run the app's real lifespan (pool, store, cache, Kafka admin), then talk ASGI to it.
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            yield client
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
