@@ -1,7 +1,7 @@
 """Prometheus metrics of the API: requests by route and status, and their latency.
 
 Registered once per process in the default registry, next to the cache's
-``brrr_cache_requests_total``; ``GET /metrics`` exposes them all.
+``cache_hits_total`` and ``cache_misses_total``; ``GET /metrics`` exposes them all.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from fastapi import Request, Response
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
-    "brrr_api_requests_total",
-    "API requests by method, route template and HTTP status.",
-    ["method", "route", "status"],
+    "http_requests_total",
+    "API requests by method, path template and HTTP status.",
+    ["method", "path", "status"],
 )
 LATENCY = Histogram(
-    "brrr_api_request_duration_seconds",
-    "API request latency by method and route template, seconds.",
-    ["method", "route"],
+    "http_request_duration_seconds",
+    "API request latency by method and path template, seconds.",
+    ["method", "path"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 

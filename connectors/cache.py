@@ -56,6 +56,10 @@ CACHE_REQUESTS = Counter(
     "Cache lookups by level (redis, s3) and outcome (hit, miss, error).",
     ["level", "outcome"],
 )
+CACHE_HITS = Counter("cache_hits_total", "Cache lookups answered, by level (redis, s3).", ["level"])
+CACHE_MISSES = Counter(
+    "cache_misses_total", "Cache lookups not answered (miss or error), by level.", ["level"]
+)
 
 
 #: Which level of the cache answered.
@@ -207,6 +211,7 @@ class TwoLevelCache:
     def _count(self, level: str, outcome: str) -> None:
         self._counts[f"{level}_{outcome}"] += 1
         CACHE_REQUESTS.labels(level=level, outcome=outcome).inc()
+        (CACHE_HITS if outcome == "hit" else CACHE_MISSES).labels(level=level).inc()
 
     # --- Redis, allowed to fail -----------------------------------------------------------------
 

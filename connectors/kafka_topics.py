@@ -18,7 +18,9 @@ from schemas.codec import encode
 #: every EEG topic (one recording stays in order on one partition; more workers take more
 #: recordings at once) and the job on eeg.jobs.
 PIPELINE_TOPICS: dict[str, int] = {
+    "eeg.jobs.high": 6,
     "eeg.jobs": 6,
+    "eeg.jobs.low": 6,
     "eeg.segments": 6,
     "eeg.windows": 6,
     "eeg.features": 6,
@@ -61,6 +63,16 @@ class Topics:
         return {self.name(base): n for base, n in PIPELINE_TOPICS.items()}
 
     jobs = property(lambda self: self.name("eeg.jobs"))
+
+    def jobs_for(self, priority: str) -> str:
+        """The jobs topic of a priority (``high``, ``normal``, ``low``): one topic each, so
+        that urgent jobs never queue behind routine ones (``streams.jobs.PrioritySlots``)."""
+        if priority == "normal":
+            return self.jobs
+        if priority not in ("high", "low"):
+            raise KeyError(f"{priority!r} is not a job priority: use high, normal or low")
+        return self.name(f"eeg.jobs.{priority}")
+
     segments = property(lambda self: self.name("eeg.segments"))
     windows = property(lambda self: self.name("eeg.windows"))
     features = property(lambda self: self.name("eeg.features"))

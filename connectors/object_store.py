@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,11 @@ def raw_key(file_id: str, filename: str) -> str:
 def result_key(job_id: str) -> str:
     """Key of a job's complete result."""
     return f"results/{key_segment(job_id, 'job_id')}/complete.json"
+
+
+def report_key(job_id: str) -> str:
+    """Key of a job's report plot (the PNG ``brrr analyze --plot`` draws)."""
+    return f"results/{key_segment(job_id, 'job_id')}/report.png"
 
 
 def features_key(file_id: str, window_index: int) -> str:
@@ -199,6 +205,28 @@ class ObjectStore:
             )
         return StoredObject(key, len(data), digest, content_type)
 
+    def put_file(
+        self,
+        key: str,
+        path: Path,
+        sha256: str,
+        content_type: str = "application/octet-stream",
+    ) -> StoredObject:
+        """Store the file at ``path`` under ``key``, streamed from disk (never whole in
+        memory); ``sha256`` is its digest, recorded in the metadata."""
+        size = path.stat().st_size
+        with self._errors(f"put {key}"), path.open("rb") as stream:
+            self.client.put_object(
+                self.bucket,
+                key,
+                stream,
+                size,
+                content_type,
+                metadata={SHA256_META: sha256},
+                part_size=16 * 1024 * 1024,
+            )
+        return StoredObject(key, size, sha256, content_type)
+
     def get(self, key: str, verify: bool = True) -> bytes:
         """The content under ``key``; with ``verify``, checked against its recorded sha256.
 
@@ -296,6 +324,14 @@ class ObjectStore:
     def get_result(self, job_id: str) -> dict[str, Any]:
         """A job's complete result."""
         return json.loads(self.get(result_key(job_id)))
+
+    def put_report(self, job_id: str, png: bytes) -> StoredObject:
+        """Store a job's report plot under ``results/{job_id}/report.png``."""
+        return self.put(report_key(job_id), png, "image/png")
+
+    def get_report(self, job_id: str) -> bytes:
+        """A job's report plot (PNG)."""
+        return self.get(report_key(job_id))
 
     def put_features(self, file_id: str, window_index: int, features: np.ndarray) -> StoredObject:
         """Store one window's features under ``features/{file_id}/{window_index}.npy``."""

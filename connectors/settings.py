@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     eegpt_precision: Literal["auto", "fp32", "bf16", "int8"] | None = None
     # Trained abnormality probe on EEGPT features (``brrr probe train`` writes one).
     probe_path: Path | None = None
+    # After EEGPT failed to load, the worker tries again after this long (a checkpoint put
+    # in place later is picked up without a restart).
+    model_retry_s: float = 30.0
 
     # The stream worker (``brrr worker``).
     # A job interrupted (worker killed, or no progress for job_stall_timeout_s) is retried
@@ -86,6 +89,13 @@ class Settings(BaseSettings):
     live_silence_s: float = 60.0
     # A consumer that stops heartbeating (kill -9) loses its partitions after this long.
     kafka_session_timeout_s: float = 10.0
+    # The worker's Prometheus metrics (host:port; a taken port falls back to a free one,
+    # which the worker logs and reports in worker_status). Empty: no metrics server.
+    worker_metrics_address: str = "127.0.0.1:18001"
+    # How often a worker reports itself (worker_status) and a heartbeat older than
+    # worker_alive_s means the worker is gone.
+    worker_heartbeat_s: float = 5.0
+    worker_alive_s: float = 20.0
 
     # Key of the patient reference (HMAC of the identifier): set a secret of the deployment.
     patient_ref_key: str = DEV_PATIENT_REF_KEY

@@ -36,8 +36,8 @@ SEIZURE_ONSET_TOLERANCE_S = 5.0
 
 
 def _events(out: dict[str, Any]) -> list[dict[str, Any]]:
-    result = out["event_detection"].get("result") or {}
-    return [e for e in result.get("events", []) if e["type"] in CLINICAL_TYPES]
+    events = out["event_detection"].get("events") or []  # null when the stage did not run
+    return [e for e in events if e["type"] in CLINICAL_TYPES]
 
 
 def _overlaps(e: dict[str, Any], onset_s: float, offset_s: float) -> bool:
@@ -47,7 +47,7 @@ def _overlaps(e: dict[str, Any], onset_s: float, offset_s: float) -> bool:
 def score_record(record: CorpusRecord, out: dict[str, Any]) -> dict[str, Any]:
     """What one analysis found against the record's truth."""
     events = _events(out)
-    verdict = out["abnormality_detection"].get("result") or {}
+    verdict = out["abnormality_detection"]
     target = TARGET_TYPE[record.category]
     row: dict[str, Any] = {
         "abnormal": bool(verdict.get("is_abnormal")),
@@ -132,7 +132,7 @@ def triage_real(directory: Path) -> dict[str, Any]:
             out[path.name] = {"error": f"{type(exc).__name__}: {str(exc)[:80]}"}
             continue
         result = analyze(rec, "screening").to_dict()
-        verdict = result["abnormality_detection"].get("result") or {}
+        verdict = result["abnormality_detection"]
         out[path.name] = {
             "duration_s": round(rec.duration_s, 1),
             "abnormal": verdict.get("is_abnormal"),

@@ -396,15 +396,28 @@ def run_abnormality(
         return (
             StageResult(
                 "failed",
-                result=result.to_dict(),
+                result=result.to_dict() | {"fallback_result": _fallback_of(result)},
                 error=error,
                 duration_s=time.perf_counter() - t0,
             ),
             result,
             None,
         )
-    stage = StageResult("completed", result=result.to_dict(), duration_s=time.perf_counter() - t0)
+    stage = StageResult(
+        "completed",
+        result=result.to_dict() | {"fallback_result": None},
+        duration_s=time.perf_counter() - t0,
+    )
     return stage, result, scores
+
+
+def _fallback_of(result: abnormality.AbnormalityResult) -> dict[str, Any]:
+    """The conservative answer a failed abnormality stage gives, as its own object."""
+    return {
+        "is_abnormal": result.is_abnormal,
+        "confidence": round(float(result.confidence), 4),
+        "triage_priority": result.triage_priority,
+    }
 
 
 def run_sleep(recording: Recording) -> StageResult:

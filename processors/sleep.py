@@ -125,6 +125,13 @@ class SleepResult:
             "stage_minutes": {k: _r(v) for k, v in self.stage_minutes.items()},
             "stage_percent": {k: _r(v) for k, v in self.stage_percent.items()},
             "sleep_efficiency_percent": _r(self.sleep_efficiency_percent),
+            # The result document's names: efficiency as a fraction (0-1), minutes by stage.
+            "sleep_efficiency": (
+                None
+                if self.sleep_efficiency_percent is None
+                else round(float(self.sleep_efficiency_percent) / 100.0, 4)
+            ),
+            "sleep_stages": {k: _r(v) for k, v in self.stage_minutes.items()},
             "sleep_onset_latency_min": _r(self.sleep_onset_latency_min),
             "waso_min": _r(self.waso_min),
             "total_sleep_time_min": _r(self.total_sleep_time_min),

@@ -156,10 +156,15 @@ class StageResult:
     duration_s: float = 0.0
 
     def to_dict(self) -> dict:
+        """The stage as one flat object: its outcome (``status``, ``reason``, ``error``,
+        ``duration_s``) beside the fields of its result (``bad_channels``, ``is_abnormal``...),
+        the shape of the result document (``schemas/brrr.eeg.ResultDocument.avsc``)."""
+        body = self.result or {}
         return {
+            **body,
             "status": self.status,
-            "result": self.result,
-            "reason": self.reason,
-            "error": self.error,
+            # A stage that degraded inside (quality control) carries its own reason or error.
+            "reason": self.reason if self.reason is not None else body.get("reason"),
+            "error": self.error if self.error is not None else body.get("error"),
             "duration_s": round(self.duration_s, 4),
         }

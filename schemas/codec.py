@@ -335,23 +335,13 @@ def python_type(avro_type: Any, enums: dict[str, list[str]]) -> str:
 
 
 def generate_types_source() -> str:
-    """Source text of ``schemas/records.py``: a TypedDict per record, a Literal per enum."""
+    """Source text of ``schemas/records.py``: a TypedDict per record (records nested in a
+    record first), a Literal per enum."""
     enums: dict[str, list[str]] = {}
     classes: list[str] = []
-    for name, version in sorted(registry().current.items()):
-        lines = [f"class {name.rsplit('.', 1)[-1]}(TypedDict):"]
-        doc = version.parsed.get("doc")
-        if doc:
-            lines.append(f'    """{doc}"""')
-            lines.append("")
-        for field in version.parsed["fields"]:
-            annotation = python_type(field["type"], enums)
-            if "default" in field:
-                annotation = f"NotRequired[{annotation}]"
-            lines.append(f"    {field['name']}: {annotation}")
-            if field.get("doc"):
-                lines.append(f'    """{field["doc"]}"""')
-        classes.append("\n".join(lines))
+    for _name, version in sorted(registry().current.items()):
+        for record in [*_nested_records(version.parsed), version.parsed]:
+            classes.append(_typed_dict_source(record, enums))
     literals = [
         f"{full.rsplit('.', 1)[-1]} = Literal[{', '.join(json.dumps(s) for s in symbols)}]"
         for full, symbols in sorted(enums.items())
@@ -366,6 +356,45 @@ def generate_types_source() -> str:
         "from typing import Literal, NotRequired, TypedDict\n\n"
     )
     return header + "\n".join(literals) + "\n\n\n" + "\n\n\n".join(classes) + "\n"
+
+
+def _typed_dict_source(record: dict[str, Any], enums: dict[str, list[str]]) -> str:
+    lines = [f"class {record['name'].rsplit('.', 1)[-1]}(TypedDict):"]
+    doc = record.get("doc")
+    if doc:
+        lines.append(f'    """{doc}"""')
+        lines.append("")
+    for field in record["fields"]:
+        annotation = python_type(field["type"], enums)
+        if "default" in field:
+            annotation = f"NotRequired[{annotation}]"
+        lines.append(f"    {field['name']}: {annotation}")
+        if field.get("doc"):
+            lines.append(f'    """{field["doc"]}"""')
+    return "\n".join(lines)
+
+
+def _nested_records(avro_type: Any) -> list[dict[str, Any]]:
+    """Records defined inside ``avro_type`` (not itself), innermost first."""
+    found: list[dict[str, Any]] = []
+
+    def walk(t: Any, top: bool) -> None:
+        if isinstance(t, list):
+            for member in t:
+                walk(member, False)
+        elif isinstance(t, dict):
+            if t.get("type") == "record":
+                for field in t["fields"]:
+                    walk(field["type"], False)
+                if not top:
+                    found.append(t)
+            elif t.get("type") == "array":
+                walk(t["items"], False)
+            elif t.get("type") == "map":
+                walk(t["values"], False)
+
+    walk(avro_type, True)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

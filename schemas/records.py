@@ -14,6 +14,7 @@ EventType = Literal["epileptiform", "PLED", "GPED", "seizure", "artifact", "burs
 JobPriority = Literal["low", "normal", "high"]
 ResultStatus = Literal["completed", "failed"]
 SampleEncoding = Literal["float32", "int16"]
+StageStatus = Literal["completed", "failed", "skipped"]
 TriagePriority = Literal["routine", "expedite", "urgent"]
 UrgentFinding = Literal["seizure", "PLED", "GPED", "burst_suppression", "sustained_abnormal", "discharge_rate"]
 
@@ -233,6 +234,171 @@ class JobProgress(TypedDict):
     """Share of the job done, 0 to 1 (the last share is the recording-level analysis)."""
     emitted_at: datetime
     """When the worker emitted it, UTC."""
+
+
+class RecordingSummary(TypedDict):
+    """The recording as analysed."""
+
+    duration_s: float
+    """Length of the signal, seconds."""
+    sfreq_hz: float
+    """Native sampling rate, Hz."""
+    n_channels: int
+    """Scalp EEG channels analysed."""
+    ch_names: list[str]
+    """Their standard 10-20/10-10 names."""
+    start_time: str | None
+    """Recording start from the file's header, ISO 8601; null when unknown."""
+
+
+class QualityReportSection(TypedDict):
+    """Quality control: bad channels, artifacts, a score. It always completes (a failure inside it reports unknown, not acceptable quality)."""
+
+    status: StageStatus
+    """Outcome of the stage."""
+    reason: str | None
+    """Why the stage was skipped, or a note on how it ran."""
+    error: str | None
+    """What went wrong when it failed."""
+    duration_s: float
+    """Time the stage took, seconds."""
+    bad_channels: list[str] | None
+    """Channels judged bad (flat, noisy, bridged...)."""
+    signal_quality_score: float | None
+    """Signal quality, 0 (unusable) to 1 (clean)."""
+    is_acceptable: bool | None
+    """Whether the quality allows a confident interpretation."""
+
+
+class FeaturesSection(TypedDict):
+    """EEGPT features (screening and comprehensive, when a checkpoint is configured)."""
+
+    status: StageStatus
+    """Outcome of the stage."""
+    reason: str | None
+    """Why it was skipped."""
+    error: str | None
+    """What went wrong when it failed."""
+    duration_s: float
+    """Time the stage took, seconds."""
+
+
+class FallbackResult(TypedDict):
+    """The conservative answer given when scoring failed."""
+
+    is_abnormal: bool
+    """Always true: an unscored recording is treated as abnormal."""
+    confidence: float
+    """Below 0.5: the verdict is a precaution, not a finding."""
+    triage_priority: TriagePriority
+    """expedite: a person should look."""
+
+
+class AbnormalitySection(TypedDict):
+    """The screen: normal or abnormal, with confidence and triage."""
+
+    status: StageStatus
+    """Outcome of the stage."""
+    reason: str | None
+    """Why it was skipped (no signal)."""
+    error: str | None
+    """What went wrong when it failed."""
+    duration_s: float
+    """Time the stage took, seconds."""
+    is_abnormal: bool | None
+    """The verdict (the fallback's when the stage failed); null when skipped."""
+    confidence: float | None
+    """Confidence in the verdict, 0 to 1."""
+    triage_priority: TriagePriority | None
+    """Triage from the screen alone."""
+    fallback_result: FallbackResult | None
+    """Set when the stage failed; null otherwise."""
+
+
+class DetectedEvent(TypedDict):
+    """One event."""
+
+    type: EventType
+    """Class of the event."""
+    subtype: str | None
+    """Finer class, e.g. spike or sharp_wave."""
+    onset_s: float
+    """Onset, seconds from the recording's first sample."""
+    duration_s: float
+    """Duration, seconds."""
+    channels: list[str]
+    """Channels involved."""
+    confidence: float
+    """Detector confidence, 0 to 1."""
+
+
+class EventDetectionSection(TypedDict):
+    """Specific events, run only on recordings the screen found abnormal (screening and comprehensive)."""
+
+    status: StageStatus
+    """Outcome of the stage."""
+    reason: str | None
+    """Why it was skipped (quick analysis, normal recording...)."""
+    error: str | None
+    """What went wrong when it failed."""
+    duration_s: float
+    """Time the stage took, seconds."""
+    events: list[DetectedEvent] | None
+    """The events found; null when the stage did not run."""
+
+
+class SleepSection(TypedDict):
+    """YASA sleep staging (comprehensive analysis, long enough recordings)."""
+
+    status: StageStatus
+    """Outcome of the stage."""
+    reason: str | None
+    """Why it was skipped."""
+    error: str | None
+    """What went wrong when it failed."""
+    duration_s: float
+    """Time the stage took, seconds."""
+    hypnogram: list[str] | None
+    """One stage (W, N1, N2, N3, R) per 30 s epoch."""
+    sleep_efficiency: float | None
+    """Time asleep over time in bed, 0 to 1."""
+    sleep_stages: dict[str, float] | None
+    """Minutes spent in each stage."""
+
+
+class ResultDocument(TypedDict):
+    """The complete result of one analysis, as JSON: what `brrr analyze --json` prints, what the object store keeps at results/{job_id}/complete.json, what GET /api/v1/results/{job_id} answers and what AnalysisResult.result_json carries. Every field listed here is present (null where a stage did not produce it); a stage object may carry more fields than listed (diagnostics such as per-window scores)."""
+
+    job_id: str | None
+    """Analysis job (UUID); null for a command-line analysis."""
+    file_id: str | None
+    """Uploaded file (UUID); null when the recording was not uploaded."""
+    recording_id: str
+    """Recording analysed."""
+    analysis_type: AnalysisType
+    """Depth of the analysis."""
+    started_at: str
+    """When the analysis started, ISO 8601 UTC."""
+    duration_s: float
+    """Processing time of the analysis, seconds."""
+    recording: RecordingSummary
+    """What was analysed."""
+    triage_priority: TriagePriority
+    """Overall triage of the recording."""
+    triage_reason: str
+    """The rule that chose the triage, in words."""
+    timings_s: dict[str, float]
+    """Processing time of each stage, seconds."""
+    quality_report: QualityReportSection
+    """Quality control."""
+    features: FeaturesSection
+    """EEGPT features."""
+    abnormality_detection: AbnormalitySection
+    """Abnormality screen."""
+    event_detection: EventDetectionSection
+    """Event detection."""
+    sleep_analysis: SleepSection
+    """Sleep staging."""
 
 
 class UrgentAlert(TypedDict):

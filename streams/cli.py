@@ -91,6 +91,7 @@ def analyze(
     from processors.analyze import analyze as run_analysis
     from processors.errors import EEGError
     from processors.io import read_recording
+    from schemas.document import result_document
     from streams.pipeline import build_options
 
     settings = get_settings()
@@ -107,9 +108,9 @@ def analyze(
             bar.update(max(0, round(100 * fraction) - bar.n))
 
         result = run_analysis(recording, analysis_type, options, progress=progress)
-    payload = result.to_dict()
+    payload = result_document(result.to_dict(), job_id=None, file_id=None)
     if json_out is not None:
-        json_out.write_text(json.dumps(payload, indent=2, default=str))
+        json_out.write_text(json.dumps(payload, indent=2))
     if plot_out is not None:
         from streams.plot import plot_result
 
@@ -137,7 +138,7 @@ def _summary(result: dict) -> str:
     ):
         s = result[stage]
         detail = s.get("reason") or s.get("error") or ""
-        body = s.get("result") or {}
+        body = s if s["status"] == "completed" else {}
         if stage == "quality_report" and body:
             detail = (
                 f"score {body.get('signal_quality_score', 0):.2f}, "

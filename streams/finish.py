@@ -21,6 +21,8 @@ import numpy as np
 
 from connectors.kafka_log import read_records
 from processors.analyze import AnalysisResult, PrecomputedFeatures, analyze
+from processors.types import Recording
+from schemas.document import result_document
 from schemas.records import AnalysisResult as AnalysisResultRecord
 from schemas.records import Detection, EEGSegment, WindowFeatures, WindowResult
 from streams.pipeline import ModelCache
@@ -105,6 +107,10 @@ class FinishedJob:
     """The records a finished job publishes."""
 
     result: AnalysisResult
+    #: the recording as rebuilt from its segments (for the report's plot)
+    recording: Recording
+    #: the result document (schemas.document), stored in S3 and carried in result_record
+    document: dict[str, Any]
     result_record: AnalysisResultRecord
     detections: list[Detection]
     windows: list[WindowResult]
@@ -174,7 +180,11 @@ class Finisher:
         )
 
     def analyse(
-        self, job: JobWindows, segments: list[EEGSegment], features: PrecomputedFeatures | None
+        self,
+        job: JobWindows,
+        segments: list[EEGSegment],
+        features: PrecomputedFeatures | None,
+        file_id: str | None,
     ) -> FinishedJob:
         """The recording-level analysis (CPU: run it in a thread)."""
         recording = rebuild_recording(segments, job.recording_id)
@@ -184,10 +194,13 @@ class Finisher:
             if features.features.shape[1] != extractor.n_features:
                 features = None
         result = analyze(recording, job.analysis_type, options, precomputed=features)  # type: ignore[arg-type]
-        record = result_record(result, job_id=job.job_id)
+        document = result_document(result.to_dict(), job_id=job.job_id, file_id=file_id)
+        record = result_record(result, document, status="completed")
         record["processing_time_s"] = round(time.time() - job.started_at, 3)
         return FinishedJob(
             result=result,
+            recording=recording,
+            document=document,
             result_record=record,
             detections=detection_records(result, job_id=job.job_id),
             windows=window_result_records(result, job_id=job.job_id),

@@ -11,10 +11,12 @@ that takes over its partitions, and that counts a retry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import logging
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
@@ -40,7 +42,7 @@ from connectors.settings import Settings
 from processors.errors import EEGError
 from processors.io import read_recording
 from processors.types import Recording
-from schemas.records import AnalysisJob, EEGSegment
+from schemas.records import AnalysisJob, EEGSegment, JobPriority
 from streams.segments import JobContext, segment_file
 
 log = logging.getLogger("brrr.worker.jobs")
@@ -65,6 +67,60 @@ def replay_speed(job: AnalysisJob) -> float | None:
     return value
 
 
+#: Job priorities, most urgent first (the order in which waiting jobs get a free slot).
+PRIORITY_ORDER: tuple[JobPriority, ...] = ("high", "normal", "low")
+
+
+class PrioritySlots:
+    """At most ``n`` jobs at once; a freed slot goes to the most urgent job waiting.
+
+    The worker consumes one topic per priority (``Topics.jobs_for``), each agent with as many
+    jobs in flight as there are slots, so a high-priority job waits behind running jobs only,
+    never behind queued low-priority ones.
+    """
+
+    def __init__(self, n: int) -> None:
+        if n < 1:
+            raise ValueError(f"a worker runs at least one job at once, got {n}")
+        self.free = n
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = 0
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: JobPriority) -> AsyncIterator[None]:
+        """Hold a slot while the block runs."""
+        await self._acquire(PRIORITY_ORDER.index(priority))
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, rank: int) -> None:
+        if self.free > 0 and not self._waiting:
+            self.free -= 1
+            return
+        self._arrivals += 1
+        ticket = (rank, self._arrivals, asyncio.get_running_loop().create_future())
+        heapq.heappush(self._waiting, ticket)
+        try:
+            await ticket[2]
+        except asyncio.CancelledError:
+            if ticket[2].done() and not ticket[2].cancelled():
+                self._release()  # granted as it was cancelled: pass the slot on
+            else:
+                self._waiting.remove(ticket)
+                heapq.heapify(self._waiting)
+            raise
+
+    def _release(self) -> None:
+        while self._waiting:
+            _rank, _arrival, future = heapq.heappop(self._waiting)
+            if not future.done():
+                future.set_result(None)
+                return
+        self.free += 1
+
+
 class JobFeeder:
     """Feeds analysis jobs into the stream and follows them to their end.
 
@@ -78,6 +134,9 @@ class JobFeeder:
         Where the raw files are.
     send_segment : callable
         Publishes one segment (keyed by its recording) and waits for the broker.
+
+    At most ``settings.worker_job_concurrency`` jobs run at once, the most urgent first
+    (:class:`PrioritySlots`).
     """
 
     def __init__(
@@ -91,6 +150,7 @@ class JobFeeder:
         self.pool = pool
         self.store = store
         self.send_segment = send_segment
+        self.slots = PrioritySlots(settings.worker_job_concurrency)
         self._running: set[str] = set()
 
     async def run(self, job: AnalysisJob) -> None:
@@ -104,7 +164,8 @@ class JobFeeder:
             return
         self._running.add(job["job_id"])
         try:
-            await self._run(job)
+            async with self.slots.slot(job["priority"]):
+                await self._run(job)
         finally:
             self._running.discard(job["job_id"])
 

@@ -9,9 +9,11 @@ import logging
 import time
 from collections.abc import Sequence
 
+from connectors.db.workers import ModelState
 from connectors.settings import Settings
 from processors.analyze import AnalysisOptions
 from processors.errors import ModelUnavailable
+from processors.montage import STANDARD_1020_19
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +73,23 @@ class ModelCache:
     later is picked up without a restart.
     """
 
-    #: After a failed load, how long the reason is reused before the next try.
-    RETRY_AFTER_S = 60.0
-
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        #: after a failed load, how long the reason is reused before the next try
+        self.retry_after_s = settings.model_retry_s
         self._base: AnalysisOptions | None = None
         self._failed: tuple[float, AnalysisOptions] | None = None
+
+    def state(self) -> tuple[ModelState, str | None]:
+        """Whether EEGPT is loaded (``ready``), could not be (``failed``, with the reason)
+        or is not asked for (``not_configured``). Tries to load it when it is not loaded
+        (at most once per ``model_retry_s`` after a failure)."""
+        if self.settings.model_checkpoint_path is None and not self.settings.allow_random_weights:
+            return "not_configured", None
+        options = self.options_for(STANDARD_1020_19, "screening")
+        if self._base is not None:
+            return "ready", None
+        return "failed", options.feature_unavailable_reason
 
     def options_for(self, ch_names: Sequence[str], analysis_type: str) -> AnalysisOptions:
         """The options ``processors.analyze`` needs for a recording with these channels."""
@@ -85,11 +97,11 @@ class ModelCache:
             return build_options(self.settings, ch_names, analysis_type="quick")
         if self._base is None:
             now = time.monotonic()
-            if self._failed is not None and now - self._failed[0] < self.RETRY_AFTER_S:
+            if self._failed is not None and now - self._failed[0] < self.retry_after_s:
                 return self._failed[1]
             base = build_options(self.settings, ch_names, analysis_type=analysis_type)
             if base.feature_extractor is None:
-                self._failed = (now, base)  # tried again after RETRY_AFTER_S
+                self._failed = (now, base)  # tried again after retry_after_s
                 return base
             self._base, self._failed = base, None
         base = self._base

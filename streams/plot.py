@@ -30,10 +30,10 @@ def plot_result(recording: Recording, result: AnalysisResult, out_path: Path) ->
     """Write a PNG: event timeline and window scores over the whole recording, one page of
     traces (around the first event, else the start) and the hypnogram when there is one."""
     payload = result.to_dict()
-    events = ((payload.get("event_detection") or {}).get("result") or {}).get("events", [])
-    qc = (payload.get("quality_report") or {}).get("result") or {}
+    events = payload["event_detection"].get("events") or []  # absent: the stage did not run
+    qc = payload["quality_report"]
     bad = set(qc.get("bad_channels") or [])
-    sleep = (payload.get("sleep_analysis") or {}).get("result") or {}
+    sleep = payload["sleep_analysis"]
     hypnogram = sleep.get("hypnogram")
 
     n_rows = 3 if hypnogram else 2
@@ -43,7 +43,7 @@ def plot_result(recording: Recording, result: AnalysisResult, out_path: Path) ->
     _plot_traces(axes[1], recording, events, bad)
     if hypnogram:
         _plot_hypnogram(axes[2], hypnogram, sleep.get("epoch_s", 30))
-    verdict = payload["abnormality_detection"].get("result") or {}
+    verdict = payload["abnormality_detection"]
     fig.suptitle(
         f"{recording.recording_id} — {payload['analysis_type']} — "
         f"{'abnormal' if verdict.get('is_abnormal') else 'normal'} "

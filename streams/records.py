@@ -13,6 +13,7 @@ from processors.analyze import AnalysisResult
 from schemas.ids import detection_event_id
 from schemas.records import AnalysisResult as AnalysisResultRecord
 from schemas.records import Detection as DetectionRecord
+from schemas.records import ResultStatus
 from schemas.records import WindowResult as WindowResultRecord
 
 _DEFAULT_START = datetime(1970, 1, 1, tzinfo=UTC)
@@ -41,44 +42,47 @@ def detection_records(result: AnalysisResult, *, job_id: str) -> list[DetectionR
 
 def result_record(
     result: AnalysisResult,
+    document: dict[str, Any],
     *,
-    job_id: str,
-    file_id: str | None = None,
+    status: ResultStatus,
     n_events: int | None = None,
 ) -> AnalysisResultRecord:
-    """The ``AnalysisResult`` record of an analysis: typed summary plus the whole document."""
-    document = result.to_dict()
-    abn = result.stages["abnormality_detection"]
-    abn_body = abn.result or {}
-    qc_body = result.stages["quality_report"].result or {}
+    """The ``AnalysisResult`` record of an analysis: typed summary plus the whole document.
+
+    ``document`` is the analysis's result document (:func:`schemas.document.result_document`),
+    carried as it is in ``result_json``; the summary fields are read from it.
+    """
+    abn = document["abnormality_detection"]
     features = result.stages["features"]
     eegpt = document["models"].get("eegpt") or {}
-    events = (result.stages["event_detection"].result or {}).get("events", [])
+    events = document["event_detection"]["events"] or []  # null: events did not run
     versions = {
         k: str(v) for k, v in document["models"].items() if isinstance(v, str | int | float)
     }
     if eegpt:
         versions["eegpt"] = f"{eegpt.get('model_version')} ({eegpt.get('precision')})"
     return AnalysisResultRecord(
-        job_id=job_id,
-        file_id=file_id,
+        job_id=document["job_id"],
+        file_id=document["file_id"],
         recording_id=result.recording_id,
         analysis_type=result.analysis_type,
-        status="completed",
+        status=status,
         created_at=datetime.now(UTC),
-        is_abnormal=abn_body.get("is_abnormal"),
-        confidence=float(abn_body.get("confidence", 0.0)),
+        is_abnormal=abn["is_abnormal"],
+        # No verdict (no signal to score) has no confidence.
+        confidence=0.0 if abn["confidence"] is None else float(abn["confidence"]),
         triage_priority=result.triage_priority,
-        signal_quality_score=qc_body.get("signal_quality_score"),
+        signal_quality_score=document["quality_report"]["signal_quality_score"],
         n_events=len(events) if n_events is None else n_events,
-        scorer=str(abn_body.get("scorer", "none")),
+        # A skipped screen (no signal) names no scorer.
+        scorer=abn["scorer"] if abn["status"] == "completed" else f"none ({abn['status']})",
         model_weights_id=eegpt.get("weights_id"),
         versions=versions,
         n_windows=result.windows.n_windows if result.windows is not None else 0,
         duration_s=float(result.recording["duration_s"]),
         processing_time_s=float(result.duration_s),
         inference_time_s=features.duration_s if features.status == "completed" else None,
-        error=abn.error,
+        error=abn["error"],
         result_json=json.dumps(document, default=_json_default),
     )
 

@@ -224,7 +224,7 @@ async def read_outcome(
         await asyncio.sleep(0.2)
         events = await queries.detections(conn, job_id=item.job_id)
     outcome.triage, outcome.is_abnormal = row["triage_priority"], row["is_abnormal"]
-    outcome.n_windows = row["result"]["quality_report"]["result"]["n_windows"]
+    outcome.n_windows = row["result"]["quality_report"]["n_windows"]
     for event in events:
         outcome.events[event["event_type"]] = outcome.events.get(event["event_type"], 0) + 1
     return outcome

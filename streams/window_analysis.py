@@ -29,6 +29,7 @@ from processors.types import WindowBatch
 from schemas.records import EEGWindow, WindowFeatures
 from streams.pipeline import ModelCache
 from streams.segments import window_batch
+from streams.worker_metrics import INFERENCE
 
 log = logging.getLogger("brrr.worker.windows")
 
@@ -158,7 +159,9 @@ class WindowDescriber:
                 for group in members:
                     group.features_error = f"{type(exc).__name__}: {exc}"
                 continue
-            ms_per_window = 1000 * (time.perf_counter() - t0) / batch.n_windows
+            elapsed_s = time.perf_counter() - t0
+            INFERENCE.labels(model="eegpt").observe(elapsed_s)
+            ms_per_window = 1000 * elapsed_s / batch.n_windows
             start = 0
             for group in members:
                 n = group.batch.n_windows

@@ -21,17 +21,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import tempfile
 import time
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import faust
 import psycopg
+from confluent_kafka import KafkaException
 from psycopg_pool import AsyncConnectionPool
 
 from connectors.cache import TwoLevelCache
 from connectors.db import DatabaseError
 from connectors.db.jobs import claim_stalled_jobs
+from connectors.db.workers import WorkerStatus, report_worker_status
 from connectors.kafka_sink import ResultSink, SinkUnavailableError
 from connectors.kafka_topics import (
     MAX_MESSAGE_BYTES,
@@ -41,12 +48,14 @@ from connectors.kafka_topics import (
 )
 from connectors.object_store import ObjectStore, ObjectStoreError
 from connectors.settings import Settings
+from processors.analyze import AnalysisResult
 from processors.errors import EEGError
+from processors.types import Recording
 from schemas.codec import CodecError, decode, encode
 from schemas.records import AnalysisJob, DeadLetter, EEGSegment, EEGWindow, JobProgress
 from schemas.records import WindowFeatures as WindowFeaturesRecord
-from streams.finish import Finisher, JobWindows
-from streams.jobs import JobFeeder
+from streams.finish import FinishedJob, Finisher, JobWindows
+from streams.jobs import PRIORITY_ORDER, JobFeeder
 from streams.live import (
     LiveState,
     close_episodes,
@@ -60,9 +69,11 @@ from streams.live import (
     update_episodes,
 )
 from streams.pipeline import ModelCache
+from streams.plot import plot_result
 from streams.segments import SegmentError
 from streams.window_analysis import WindowDescriber
 from streams.windowing import RecordingWindowers
+from streams.worker_metrics import PROCESSING, WINDOWS, measure_lag, serve_metrics
 
 log = logging.getLogger("brrr.worker")
 
@@ -114,7 +125,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     def topic(name: str) -> faust.TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes, value_serializer="raw")
 
-    jobs, segments, windows = topic(topics.jobs), topic(topics.segments), topic(topics.windows)
+    segments, windows = topic(topics.segments), topic(topics.windows)
     features, deadletter = topic(topics.features), topic(topics.deadletter)
     window_results, detections = topic(topics.window_results), topic(topics.detections)
     results, progress = topic(topics.results), topic(topics.progress)
@@ -166,13 +177,19 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             await refuse(event, agent, exc)
             return None
 
-    @app.agent(jobs, concurrency=settings.worker_job_concurrency)
     async def feed_jobs(stream: faust.StreamT) -> None:
         """Feed each analysis job's file, read from the object store, into the segments."""
         async for event in stream.events():
             job: AnalysisJob | None = await decoded(event, "AnalysisJob", "feed_jobs")
             if job is not None:
                 await feeder.run(job)
+
+    for priority in PRIORITY_ORDER:  # one topic per priority; the feeder's slots order them
+        app.agent(
+            topic(topics.jobs_for(priority)),
+            name=f"feed_jobs_{priority}",
+            concurrency=settings.worker_job_concurrency,
+        )(feed_jobs)
 
     @app.agent(segments)
     async def cut_windows(stream: faust.StreamT) -> None:
@@ -216,6 +233,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
                 continue
             for record in described:
                 await send(features, "WindowFeatures", record["recording_id"], record)
+            WINDOWS.labels("live" if batch[0]["job_id"] is None else "file").inc(len(described))
 
     @app.agent(features)
     async def finish_jobs(stream: faust.StreamT) -> None:
@@ -347,13 +365,17 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     async def finish(job: JobWindows) -> None:
         segments_read = await finisher.segments_of(job)
         precomputed = await finisher.features_of(job)
-        done = await asyncio.to_thread(finisher.analyse, job, segments_read, precomputed)
+        file_id, owner_id = await _origin_of(connections.pool, job.job_id)
+        done = await asyncio.to_thread(finisher.analyse, job, segments_read, precomputed, file_id)
+        if owner_id is not None:  # asked through the API, which serves the report's plot
+            await store_report(job.job_id, done)
         key = job.recording_id
         pending = [await send(window_results, "WindowResult", key, w) for w in done.windows]
         pending += [await send(detections, "Detection", key, d) for d in done.detections]
         await asyncio.gather(*pending)  # stored before the result that completes the job
-        await store_result(job.job_id, done.result.to_dict())
+        await store_result(job.job_id, file_id, done.document)
         await send(results, "AnalysisResult", key, done.result_record)
+        PROCESSING.labels(job.analysis_type).observe(time.time() - job.started_at)
         log.info(
             "job %s: analysed %d windows of %s: %s, triage %s, %d events",
             job.job_id,
@@ -367,8 +389,14 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     async def send_segment(segment: EEGSegment) -> None:
         await send(segments, "EEGSegment", segment["recording_id"], segment)
 
-    async def store_result(job_id: str, document: dict[str, Any]) -> None:
-        file_id = await _file_of(connections.pool, job_id)
+    async def store_report(job_id: str, done: FinishedJob) -> None:
+        try:
+            png = await asyncio.to_thread(render_report, done.recording, done.result)
+            await asyncio.to_thread(connections.store.put_report, job_id, png)
+        except ObjectStoreError as exc:
+            log.error("job %s: report plot not stored in S3 (%s)", job_id, exc)
+
+    async def store_result(job_id: str, file_id: str | None, document: dict[str, Any]) -> None:
         try:
             if file_id is not None:
                 await asyncio.to_thread(connections.cache.put_result, job_id, file_id, document)
@@ -380,9 +408,47 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     connections = WorkerConnections(settings)
     feeder = JobFeeder(settings, connections.pool, connections.store, send_segment)
 
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    metrics_url: list[str] = []
+
     @app.task
     async def open_connections() -> None:
         await connections.pool.open(wait=False)
+        served = serve_metrics(settings.worker_metrics_address)
+        if served is not None:
+            metrics_url.append(served[1])
+
+    @app.timer(interval=settings.worker_heartbeat_s)
+    async def heartbeat() -> None:
+        """Say that this worker is alive and whether its model is loaded (worker_status)."""
+        state, error = await asyncio.to_thread(models.state)
+        status = WorkerStatus(
+            worker_id=worker_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            model_state=state,
+            model_error=error,
+            metrics_url=metrics_url[0] if metrics_url else None,
+            started_at=datetime.fromtimestamp(started_at, UTC),
+            heartbeat_at=datetime.now(UTC),
+        )
+        try:
+            async with connections.pool.connection(timeout=5) as conn:
+                await report_worker_status(conn, status)
+        except (psycopg.Error, TimeoutError) as exc:
+            log.error("heartbeat not stored: PostgreSQL does not answer (%s)", exc)
+
+    @app.timer(interval=15.0)
+    async def consumer_lag() -> None:
+        """Messages waiting per partition of the worker's input topics (kafka_consumer_lag)."""
+        inputs = [*(topics.jobs_for(p) for p in PRIORITY_ORDER), topics.segments]
+        inputs += [topics.windows, topics.features]
+        try:
+            await asyncio.to_thread(
+                measure_lag, settings.kafka_bootstrap_servers, app.conf.id, inputs
+            )
+        except KafkaException as exc:
+            log.warning("consumer lag not measured: %s", exc)
 
     @app.timer(interval=max(5.0, settings.job_stall_timeout_s / 4))
     async def requeue_stalled_jobs() -> None:
@@ -404,13 +470,13 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
                 file_id=job.file_id,
                 object_key=job.object_key,
                 analysis_type=job.analysis_type,  # type: ignore[typeddict-item]
-                options={},
-                priority="normal",
+                options=job.options,
+                priority=job.priority,  # type: ignore[typeddict-item]
                 batch_id=job.batch_id,
-                owner=None,
+                owner=job.owner_id,
                 submitted_at=datetime.now(UTC),
             )
-            await send(jobs, "AnalysisJob", job.job_id, record)
+            await send(topic(topics.jobs_for(job.priority)), "AnalysisJob", job.job_id, record)
 
     if with_sink:
 
@@ -444,13 +510,22 @@ class WorkerConnections:
         self.cache = TwoLevelCache(self.store, settings.redis_url)
 
 
-async def _file_of(pool: AsyncConnectionPool, job_id: str) -> str | None:
+async def _origin_of(pool: AsyncConnectionPool, job_id: str) -> tuple[str | None, str | None]:
+    """The job's uploaded file and the user who asked for it (None, None: unknown job)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT file_id::text FROM analysis_jobs WHERE job_id = %s", (job_id,)
+            "SELECT file_id::text, owner_id::text FROM analysis_jobs WHERE job_id = %s",
+            (job_id,),
         )
         row = await cur.fetchone()
-    return row[0] if row else None
+    return (row[0], row[1]) if row else (None, None)
+
+
+def render_report(recording: Recording, result: AnalysisResult) -> bytes:
+    """The PNG ``brrr analyze --plot`` draws, as bytes."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = plot_result(recording, result, Path(folder) / "report.png")
+        return path.read_bytes()
 
 
 def run_worker(settings: Settings, *, with_sink: bool = True, loglevel: str = "INFO") -> None:

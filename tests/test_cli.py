@@ -98,10 +98,10 @@ def test_analyze_loads_the_configured_checkpoint_and_probe(tmp_path, settings_en
     assert run.exit_code == 0, run.output
     result = json.loads(out_json.read_text())
     assert result["features"]["status"] == "completed"
-    assert result["features"]["result"]["n_features"] == 2048
-    assert result["features"]["result"]["n_windows"] == 10
+    assert result["features"]["n_features"] == 2048
+    assert result["features"]["n_windows"] == 10
     assert result["models"]["eegpt"]["weights_id"] == weights_id
-    assert result["abnormality_detection"]["result"]["scorer"] == "eegpt-probe"
+    assert result["abnormality_detection"]["scorer"] == "eegpt-probe"
     assert result["models"]["probe"] == load_probe(probe_path).version
 
     # A probe trained on other weights is refused, and the qEEG baseline answers instead.
@@ -109,7 +109,7 @@ def test_analyze_loads_the_configured_checkpoint_and_probe(tmp_path, settings_en
     run = CliRunner().invoke(main, ["analyze", str(edf), "--json", str(out_json), "--quiet"])
     assert run.exit_code == 0, run.output
     result = json.loads(out_json.read_text())
-    assert result["abnormality_detection"]["result"]["scorer"] == "qeeg-baseline"
+    assert result["abnormality_detection"]["scorer"] == "qeeg-baseline"
     assert result["models"]["probe"] is None
 
 

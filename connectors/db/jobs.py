@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 JobStatus = Literal["queued", "processing", "completed", "failed"]
 
@@ -114,15 +115,32 @@ async def create_job(
     file_id: str | None = None,
     recording_id: str | None = None,
     batch_id: str | None = None,
+    owner_id: str | None = None,
+    priority: str = "normal",
+    options: Mapping[str, str] | None = None,
 ) -> None:
-    """Queue an analysis job (idempotent on ``job_id``: an existing job is left as is)."""
+    """Queue an analysis job (idempotent on ``job_id``: an existing job is left as is).
+
+    ``options`` are the job's stage switches and replay settings, as the ``AnalysisJob``
+    record carries them (text values).
+    """
     await conn.execute(
         """
-        INSERT INTO analysis_jobs (job_id, analysis_type, file_id, recording_id, batch_id)
-        VALUES (%s, %s, %s, %s, %s)
+        INSERT INTO analysis_jobs (job_id, analysis_type, file_id, recording_id, batch_id,
+                                   owner_id, priority, options)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (job_id) DO NOTHING
         """,
-        (job_id, analysis_type, file_id, recording_id, batch_id),
+        (
+            job_id,
+            analysis_type,
+            file_id,
+            recording_id,
+            batch_id,
+            owner_id,
+            priority,
+            Jsonb(dict(options or {})),
+        ),
     )
 
 
@@ -281,6 +299,9 @@ class StalledJob:
     object_key: str
     analysis_type: str
     batch_id: str | None
+    priority: str
+    owner_id: str | None
+    options: dict[str, str]
 
 
 async def claim_stalled_jobs(
@@ -304,7 +325,7 @@ async def claim_stalled_jobs(
                     LIMIT %s
                     FOR UPDATE SKIP LOCKED)
             RETURNING j.job_id::text, j.file_id::text, f.object_key, j.analysis_type,
-                      j.batch_id::text
+                      j.batch_id::text, j.priority, j.owner_id::text, j.options
             """,
             (stalled_for_s, limit),
         )

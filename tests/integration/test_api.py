@@ -342,16 +342,16 @@ async def test_prometheus_metrics(client: httpx.AsyncClient, seeded: Seeded) -> 
     r = await client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     lines = r.text.splitlines()
-    assert any(line.startswith("brrr_cache_requests_total{") for line in lines)
+    assert any(line.startswith(("cache_hits_total{", "cache_misses_total{")) for line in lines)
     counted = [
         line
         for line in lines
-        if line.startswith("brrr_api_requests_total{")
-        and 'route="/api/v1/jobs/{job_id}"' in line
+        if line.startswith("http_requests_total{")
+        and 'path="/api/v1/jobs/{job_id}"' in line
         and 'status="200"' in line
     ]
     assert counted and float(counted[0].rsplit(" ", 1)[1]) >= 1
-    assert "brrr_api_request_duration_seconds_bucket{" in r.text
+    assert "http_request_duration_seconds_bucket{" in r.text
 
 
 def test_brrr_api_serves_health(stack: Settings) -> None:

@@ -258,9 +258,7 @@ def test_a_file_streamed_live_reports_the_events_analyze_finds(
     whole = analyze(read_recording(path), "screening").to_dict()
     urgent = ("seizure", "PLED", "GPED", "burst_suppression")
     expected = [
-        (e["type"], e["onset_s"])
-        for e in whole["event_detection"]["result"]["events"]
-        if e["type"] in urgent
+        (e["type"], e["onset_s"]) for e in whole["event_detection"]["events"] if e["type"] in urgent
     ]
     got = [(kind, onset) for kind, onset in live if kind in urgent]
     assert [k for k, _ in got] == [k for k, _ in expected], (got, expected)

@@ -64,22 +64,22 @@ def _stored(settings: Settings, job_id: str) -> dict:
 
 def _events(document: dict) -> list[dict]:
     stage = document["event_detection"]
-    return (stage["result"] or {}).get("events", []) if stage["status"] == "completed" else []
+    return stage["events"] if stage["status"] == "completed" else []
 
 
 def _assert_same_result(stream: dict, whole: dict, window_scores: np.ndarray | None) -> None:
     """The parity of the streams issue: same windows, quality verdict, scores, events, triage."""
     doc = stream["result"][0]
     assert doc["recording_id"] == whole["recording_id"]
-    qc_s, qc_w = doc["quality_report"]["result"], whole["quality_report"]["result"]
+    qc_s, qc_w = doc["quality_report"], whole["quality_report"]
     assert qc_s["n_windows"] == qc_w["n_windows"]
     for field in ("bad_channels", "is_acceptable", "n_artifact_windows"):
         assert qc_s[field] == qc_w[field], field
     assert qc_s["signal_quality_score"] == pytest.approx(qc_w["signal_quality_score"], abs=1e-4)
     abn_s, abn_w = doc["abnormality_detection"], whole["abnormality_detection"]
     assert abn_s["status"] == abn_w["status"]
-    assert abn_s["result"]["is_abnormal"] == abn_w["result"]["is_abnormal"]
-    assert abn_s["result"]["confidence"] == pytest.approx(abn_w["result"]["confidence"], abs=1e-4)
+    assert abn_s["is_abnormal"] == abn_w["is_abnormal"]
+    assert abn_s["confidence"] == pytest.approx(abn_w["confidence"], abs=1e-4)
     assert doc["triage_priority"] == whole["triage_priority"] == stream["result"][1]
     stored_scores = np.array([score for _index, score in stream["windows"]], dtype=float)
     assert [index for index, _ in stream["windows"]] == list(range(qc_w["n_windows"]))

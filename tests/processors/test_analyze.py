@@ -32,12 +32,12 @@ def test_normal_recording_is_routine_and_events_are_skipped(normal_recording):
     result = analyze(normal_recording, "screening")
     out = result.to_dict()
     assert out["quality_report"]["status"] == "completed"
-    assert out["quality_report"]["result"]["is_acceptable"] is True
+    assert out["quality_report"]["is_acceptable"] is True
     assert out["features"]["status"] == "skipped"
     assert "checkpoint" in out["features"]["reason"]
     assert out["abnormality_detection"]["status"] == "completed"
-    assert out["abnormality_detection"]["result"]["is_abnormal"] is False
-    assert out["abnormality_detection"]["result"]["scorer"] == "qeeg-baseline"
+    assert out["abnormality_detection"]["is_abnormal"] is False
+    assert out["abnormality_detection"]["scorer"] == "qeeg-baseline"
     assert out["event_detection"]["status"] == "skipped"
     assert out["event_detection"]["reason"].startswith("recording_normal")
     assert out["sleep_analysis"]["status"] == "skipped"
@@ -54,10 +54,10 @@ def test_normal_recording_is_routine_and_events_are_skipped(normal_recording):
 def test_seizure_is_found_where_it_was_injected_and_triaged_urgent(seizure_recording):
     result = analyze(seizure_recording, "screening")
     out = result.to_dict()
-    assert out["abnormality_detection"]["result"]["is_abnormal"] is True
+    assert out["abnormality_detection"]["is_abnormal"] is True
     assert out["event_detection"]["status"] == "completed"
-    seizures = [e for e in out["event_detection"]["result"]["events"] if e["type"] == "seizure"]
-    assert seizures, out["event_detection"]["result"]["summaries"]
+    seizures = [e for e in out["event_detection"]["events"] if e["type"] == "seizure"]
+    assert seizures, out["event_detection"]["summaries"]
     assert abs(seizures[0]["onset_s"] - 80.0) <= 5.0
     assert out["triage_priority"] == "urgent"
 
@@ -78,8 +78,8 @@ def test_failed_scoring_is_conservative_and_skips_events(normal_recording, monke
     abn = out["abnormality_detection"]
     assert abn["status"] == "failed"
     assert "scorer exploded" in abn["error"]
-    assert abn["result"]["is_abnormal"] is True
-    assert abn["result"]["confidence"] < 0.5
+    assert abn["is_abnormal"] is True
+    assert abn["confidence"] < 0.5
     assert out["event_detection"]["status"] == "skipped"
     assert out["event_detection"]["reason"] == "upstream_failure"
     assert out["triage_priority"] == "expedite"
@@ -94,7 +94,7 @@ def test_quality_control_always_completes(normal_recording, monkeypatch):
     out = analyze(normal_recording, "quick").to_dict()
     qc = out["quality_report"]
     assert qc["status"] == "completed"
-    assert qc["result"]["is_acceptable"] is False
+    assert qc["is_acceptable"] is False
     assert "qc exploded" in qc["error"]
     assert out["abnormality_detection"]["status"] == "completed"
 
@@ -115,7 +115,7 @@ def test_failing_feature_extractor_fails_only_its_stage(normal_recording):
     assert out["features"]["status"] == "failed"
     assert "out of memory" in out["features"]["error"]
     assert out["abnormality_detection"]["status"] == "completed"
-    assert out["abnormality_detection"]["result"]["scorer"] == "qeeg-baseline"
+    assert out["abnormality_detection"]["scorer"] == "qeeg-baseline"
 
 
 def _stream_windows(recording, chunk: int):
@@ -130,7 +130,7 @@ def _stream_windows(recording, chunk: int):
 def test_stream_windows_give_the_same_scores_as_the_whole_file(seizure_recording):
     """The rule of the house: whole file and window-by-window stream, same answer."""
     whole = analyze(seizure_recording, "quick")
-    assert whole.to_dict()["quality_report"]["result"]["bad_channels"] == []
+    assert whole.to_dict()["quality_report"]["bad_channels"] == []
     batches = list(_stream_windows(seizure_recording, chunk=333))  # does not divide a window
     stream = np.concatenate([b.data_uv for b in batches])
     np.testing.assert_allclose(stream, whole.windows.data_uv, atol=1e-3)
@@ -146,7 +146,7 @@ def test_stream_qc_repairs_the_same_bad_channel_as_the_whole_file():
         seed=5,
     )
     whole = analyze(recording, "quick")
-    assert whole.to_dict()["quality_report"]["result"]["bad_channels"] == ["T7"]
+    assert whole.to_dict()["quality_report"]["bad_channels"] == ["T7"]
     stream_qc = quality.StreamQC()  # calibrates on the first minute, then a minute of context
     repaired, found = [], set()
     for batch in _stream_windows(recording, chunk=1000):

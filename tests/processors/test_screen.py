@@ -34,19 +34,19 @@ def spiky():
 
 def test_repeated_spikes_on_a_normal_background_make_the_record_abnormal(spiky) -> None:
     clean = analyze(_recording(generate_eeg(120.0, seed=41), "clean"), "screening").to_dict()
-    assert clean["abnormality_detection"]["result"]["is_abnormal"] is False
-    assert clean["abnormality_detection"]["result"]["discharge_screen"]["n_discharges"] == 0
+    assert clean["abnormality_detection"]["is_abnormal"] is False
+    assert clean["abnormality_detection"]["discharge_screen"]["n_discharges"] == 0
     assert clean["triage_priority"] == "routine"
 
     out = analyze(_recording(spiky, "spiky"), "screening").to_dict()
-    verdict = out["abnormality_detection"]["result"]
+    verdict = out["abnormality_detection"]
     assert verdict["is_abnormal"] is True
     # the verdict says which evidence made it
     assert any(e.startswith("discharges:repeated") for e in verdict["evidence"])
     assert verdict["discharge_screen"]["n_discharges"] >= 6
     # the event stage then runs and locates them
     assert out["event_detection"]["status"] == "completed"
-    found = [e for e in out["event_detection"]["result"]["events"] if e["type"] == "epileptiform"]
+    found = [e for e in out["event_detection"]["events"] if e["type"] == "epileptiform"]
     hits = [t for t in SPIKE_ONSETS_S if any(abs(e["onset_s"] - t) < 0.05 for e in found)]
     assert len(hits) >= 6
     assert out["triage_priority"] in {"expedite", "urgent"}
@@ -93,7 +93,7 @@ def test_a_flat_record_is_no_signal_for_the_technician_never_urgent() -> None:
     eeg = generate_eeg(60.0, seed=44)
     flat = recording_from_array(np.zeros_like(eeg.data_uv), SFREQ, eeg.ch_names, "flat")
     out = analyze(flat, "screening").to_dict()
-    qc = out["quality_report"]["result"]
+    qc = out["quality_report"]
     assert qc["no_signal"] is True and qc["is_acceptable"] is False
     assert qc["acceptability_reason"].startswith("no signal")
     assert out["abnormality_detection"]["status"] == "skipped"
@@ -103,10 +103,7 @@ def test_a_flat_record_is_no_signal_for_the_technician_never_urgent() -> None:
     assert "no signal" in out["triage_reason"]
     # A suppressed but living background is not "no signal".
     assert (
-        analyze(_recording(eeg, "alive"), "quick").to_dict()["quality_report"]["result"][
-            "no_signal"
-        ]
-        is False
+        analyze(_recording(eeg, "alive"), "quick").to_dict()["quality_report"]["no_signal"] is False
     )
 
 
@@ -154,8 +151,8 @@ def test_deep_burst_suppression_is_a_signal_and_stays_urgent() -> None:
     data = eeg.data_uv * gain + bursts
     out = analyze(recording_from_array(data, SFREQ, eeg.ch_names, "deep-bs"), "screening")
     result = out.to_dict()
-    assert result["quality_report"]["result"]["no_signal"] is False
-    assert result["abnormality_detection"]["result"]["is_abnormal"] is True
-    types = {e["type"] for e in result["event_detection"]["result"]["events"]}
+    assert result["quality_report"]["no_signal"] is False
+    assert result["abnormality_detection"]["is_abnormal"] is True
+    types = {e["type"] for e in result["event_detection"]["events"]}
     assert "burst_suppression" in types
     assert result["triage_priority"] == "urgent"

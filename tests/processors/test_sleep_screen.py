@@ -43,7 +43,7 @@ def test_spindles_are_found_in_n2_and_not_in_wake(night) -> None:
 
 def test_a_normal_night_is_routine_not_slowing(night) -> None:
     out = analyze(_recording(night, "night"), "screening").to_dict()
-    verdict = out["abnormality_detection"]["result"]
+    verdict = out["abnormality_detection"]
     assert verdict["is_abnormal"] is False
     assert verdict["sleep_window_fraction"] > 0.6
     assert out["triage_priority"] == "routine"
@@ -53,7 +53,7 @@ def test_slowing_without_sleep_architecture_stays_abnormal() -> None:
     # Ten minutes of high-amplitude delta and theta without a spindle: not sleep.
     slow = generate_eeg(300.0, sleep_stages=["N3"] * 10, seed=3)
     out = analyze(_recording(slow, "slow"), "screening").to_dict()
-    verdict = out["abnormality_detection"]["result"]
+    verdict = out["abnormality_detection"]
     assert verdict["is_abnormal"] is True
     assert "qeeg:slowing" in verdict["evidence"]
     assert verdict["sleep_window_fraction"] == 0.0
