@@ -18,12 +18,18 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import install_error_handlers
 from api.metrics import count_requests
+<<<<<<< HEAD
 from api.routers import alerts, auth, batches, eeg, health, metrics, recordings, results
+=======
+from api.routers import alerts, auth, health, jobs, metrics, patient, recordings
+from api.security import check_jwt_secret
+>>>>>>> issue9-security
 from connectors.cache import TwoLevelCache
 from connectors.job_queue import JobQueue
 from connectors.object_store import ObjectStore, ObjectStoreError
+from connectors.phi import KeyRing
 from connectors.rate_limit import LoginRateLimiter
-from connectors.settings import Settings, get_settings
+from connectors.settings import Settings, check_secrets, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +52,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         The app. Its lifespan opens a PostgreSQL pool, the object store, the cache and a
         Kafka admin client on ``app.state`` and closes them on shutdown; the app starts even
         when a service is down (``/health`` then says which, and routes needing it answer 503).
+
+    Raises
+    ------
+    InsecureSettingsError
+        In production (``BRRR_ENVIRONMENT=production``) while a secret is unset or still its
+        development default (:func:`connectors.settings.check_secrets`).
+    PhiKeyError
+        ``BRRR_PHI_KEYS`` / ``BRRR_PHI_ACTIVE_KEY`` cannot be used.
+    ValueError
+        ``BRRR_JWT_SECRET`` is too short for HS256.
     """
     settings = settings or get_settings()
+    check_secrets(settings, "the API")
+    check_jwt_secret(settings.jwt_secret.get_secret_value())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,9 +82,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.phi_keys = KeyRing.from_settings(settings)
     install_error_handlers(app)
     app.middleware("http")(count_requests)
+<<<<<<< HEAD
     for module in (health, auth, eeg, results, batches, recordings, alerts, metrics):
+=======
+    for module in (health, auth, patient, jobs, recordings, alerts, metrics):
+>>>>>>> issue9-security
         app.include_router(module.router)
     return app
 

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.db import DatabaseUnavailableError, unavailable
@@ -60,6 +61,13 @@ class ServiceUnavailable(ApiError):
     def __init__(self, service: str, message: str) -> None:
         super().__init__(503, f"{service}_unavailable", message)
         self.service = service
+
+
+class ErrorAnswer(BaseModel):
+    """The body of every error answer (for the OpenAPI document's ``responses``)."""
+
+    error: str = Field(description="stable code, e.g. unauthorized, job_not_found")
+    message: str = Field(description="what went wrong and what to do")
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def issue_token(
     now : datetime or None
         Issue time (tests); default now.
     """
-    _check_secret(secret)
+    check_jwt_secret(secret)
     issued = now or datetime.now(UTC)
     claims = {
         "sub": str(user_id),
@@ -91,7 +91,7 @@ def read_token(token: str, secret: str) -> uuid.UUID:
         Expired, signed with another key or algorithm (``none`` included), malformed, or
         missing a claim; the message says which.
     """
-    _check_secret(secret)
+    check_jwt_secret(secret)
     try:
         claims = jwt.decode(
             token,
@@ -115,7 +115,8 @@ def read_token(token: str, secret: str) -> uuid.UUID:
         ) from None
 
 
-def _check_secret(secret: str) -> None:
+def check_jwt_secret(secret: str) -> None:
+    """Raise ValueError, saying what to set, for a key too short for HS256."""
     if len(secret) < MIN_SECRET_LENGTH:
         raise ValueError(
             f"BRRR_JWT_SECRET has {len(secret)} characters; set at least {MIN_SECRET_LENGTH} "

@@ -7,6 +7,7 @@ variables to use existing servers instead.
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: (``api.security.check_production_secrets``).
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
 DEV_PATIENT_REF_KEY = "dev-only-patient-ref-key-change-me"
+#: base64 of the 32 bytes "dev-only-phi-key-never-for-real!".
+DEV_PHI_KEY_B64 = "ZGV2LW9ubHktcGhpLWtleS1uZXZlci1mb3ItcmVhbCE="
+DEV_PHI_ACTIVE_KEY = "dev"
+DEV_PHI_KEYS = f"{DEV_PHI_ACTIVE_KEY}:{DEV_PHI_KEY_B64}"
 
 
 class Settings(BaseSettings):
@@ -109,6 +114,13 @@ class Settings(BaseSettings):
     # across API processes); per process while Redis is down.
     login_max_attempts: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=300, ge=1)
+    # Keys of the patient identifiers' encryption (connectors.phi): "id:base64,id:base64",
+    # each 32 random bytes (`python -c 'import os,base64; print(base64.b64encode(
+    # os.urandom(32)).decode())'`). New identities are sealed under phi_active_key; a stored
+    # one opens under the key its row names. To rotate: add a key, make it active, keep the
+    # old ones until connectors.db.identities.reseal_identities has moved every row.
+    phi_keys: SecretStr = SecretStr(DEV_PHI_KEYS)
+    phi_active_key: str = DEV_PHI_ACTIVE_KEY
 
     api_host: str = "127.0.0.1"
     api_port: int = 18000
@@ -136,6 +148,51 @@ class Settings(BaseSettings):
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
+
+
+class InsecureSettingsError(Exception):
+    """A production deployment whose secrets are unset or still the development defaults."""
+
+
+def development_secrets(settings: Settings) -> list[str]:
+    """The ``BRRR_`` variables of secrets that are unset (empty) or still their development
+    default; empty when the deployment set all of its own."""
+    values = {
+        "BRRR_JWT_SECRET": (settings.jwt_secret.get_secret_value(), DEV_JWT_SECRET),
+        "BRRR_PATIENT_REF_KEY": (settings.patient_ref_key, DEV_PATIENT_REF_KEY),
+        "BRRR_PHI_KEYS": (settings.phi_keys.get_secret_value(), DEV_PHI_KEYS),
+        "BRRR_PHI_ACTIVE_KEY": (settings.phi_active_key, DEV_PHI_ACTIVE_KEY),
+    }
+    weak = [name for name, (value, default) in values.items() if not value or value == default]
+    if "BRRR_PHI_KEYS" not in weak and DEV_PHI_KEY_B64 in settings.phi_keys.get_secret_value():
+        weak.append("BRRR_PHI_KEYS")  # the development key kept under another id
+    return weak
+
+
+def check_secrets(settings: Settings, service: str) -> None:
+    """Refuse to run ``service`` in production with development secrets; in development,
+    log that they are in use.
+
+    Raises
+    ------
+    InsecureSettingsError
+        ``environment`` is production and :func:`development_secrets` names any variable.
+    """
+    weak = development_secrets(settings)
+    if not weak:
+        return
+    if settings.environment == "production":
+        raise InsecureSettingsError(
+            f"{service} does not start in production without secrets of its own: set "
+            f"{', '.join(weak)} (unset or still the development defaults), or set "
+            "BRRR_ENVIRONMENT=development on a machine without patient data"
+        )
+    logging.getLogger(__name__).warning(
+        "%s uses development keys for %s: fine on a laptop, never with patient data "
+        "(BRRR_ENVIRONMENT=production refuses them)",
+        service,
+        ", ".join(weak),
+    )
 
 
 def _port_of(host_port: str, default: int) -> int:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import ConnDep, SettingsDep
-from api.errors import ApiError
+from api.errors import ApiError, ErrorAnswer
 from api.security import TOKEN_URL, CurrentUserDep, Unauthorized, issue_token
 from connectors.db.users import credentials_by_name
 from connectors.passwords import verify_password
@@ -39,13 +39,6 @@ class UserAnswer(BaseModel):
     user_id: str
     name: str
     role: str
-
-
-class ErrorAnswer(BaseModel):
-    """Every error of the API."""
-
-    error: str = Field(description="stable code, e.g. unauthorized")
-    message: str = Field(description="what went wrong and what to do")
 
 
 class TooManyAttempts(ApiError):

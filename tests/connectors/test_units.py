@@ -38,6 +38,7 @@ def test_discover_picks_the_backend_variant() -> None:
     assert timescale[3].path is None and partitioned[3].path is not None
     assert timescale[4].path == partitioned[4].path == MIGRATIONS_DIR / "0004_window_scores.sql"
     assert timescale[5].path == partitioned[5].path == MIGRATIONS_DIR / "0005_alerts.sql"
+    assert timescale[6].path == partitioned[6].path == MIGRATIONS_DIR / "0006_auth.sql"
     assert timescale[7].path == partitioned[7].path == MIGRATIONS_DIR / "0007_api.sql"
     assert sorted(timescale) == sorted(partitioned) == [1, 2, 3, 4, 5, 6, 7]
 

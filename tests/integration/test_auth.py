@@ -10,7 +10,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,9 +22,15 @@ import pytest_asyncio
 from api.app import create_app
 from api.security import ISSUER, issue_token
 from connectors.db.migrate import migrate
-from connectors.db.users import User, create_user, delete_user
-from connectors.passwords import hash_password
+from connectors.db.users import delete_user
 from connectors.settings import Settings
+from tests.integration.api_client import (
+    PASSWORD,
+    Login,
+    bearer,
+    new_user,
+    request_token,
+)
 from tests.integration.api_client import app_client as _client
 from tests.ports import free_port
 
@@ -33,16 +38,8 @@ pytestmark = pytest.mark.integration
 session_loop = pytest.mark.asyncio(loop_scope="session")
 
 REPO = Path(__file__).resolve().parents[2]
-PASSWORD = "a long enough password"
 MAX_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class Login:
-    """A user that exists, with their password."""
-
-    user: User
-    password: str
+WRONG = "wrong password!!"
 
 
 @pytest.fixture(scope="module")
@@ -59,30 +56,22 @@ async def client(auth_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def login(auth_settings: Settings) -> Login:
-    """A new user (a name of its own, so rate-limit counts never collide across runs)."""
-    name = f"it-user-{uuid.uuid4().hex[:10]}"
-    async with await psycopg.AsyncConnection.connect(auth_settings.postgres_url) as conn:
-        user = await create_user(conn, name=name, password_hash=hash_password(PASSWORD))
-    return Login(user, PASSWORD)
+    return await new_user(auth_settings.postgres_url)
 
 
-async def _token(client: httpx.AsyncClient, name: str, password: str) -> httpx.Response:
-    return await client.post("/api/v1/auth/token", data={"username": name, "password": password})
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+async def _status(api: httpx.AsyncClient, name: str, password: str) -> int:
+    return (await request_token(api, name, password)).status_code
 
 
 @session_loop
 async def test_token_issued_and_used(client: httpx.AsyncClient, login: Login) -> None:
-    r = await _token(client, login.user.name.upper(), login.password)  # names ignore case
+    r = await request_token(client, login.user.name.upper(), login.password)  # names ignore case
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["token_type"] == "bearer" and body["expires_in"] == 3600
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert claims["sub"] == str(login.user.user_id)
-    me = await client.get("/api/v1/auth/me", headers=_bearer(body["access_token"]))
+    me = await client.get("/api/v1/auth/me", headers=bearer(body["access_token"]))
     assert me.status_code == 200, me.text
     assert me.json() == {
         "user_id": str(login.user.user_id),
@@ -95,8 +84,8 @@ async def test_token_issued_and_used(client: httpx.AsyncClient, login: Login) ->
 async def test_wrong_password_and_unknown_user_are_401(
     client: httpx.AsyncClient, login: Login
 ) -> None:
-    for name, password in ((login.user.name, "wrong password!!"), ("nobody-" + "x" * 8, PASSWORD)):
-        r = await _token(client, name, password)
+    for name, password in ((login.user.name, WRONG), ("nobody-" + "x" * 8, PASSWORD)):
+        r = await request_token(client, name, password)
         assert r.status_code == 401
         assert r.json()["error"] == "unauthorized"
         assert "wrong user name or password" in r.json()["message"]
@@ -136,7 +125,7 @@ async def test_expired_forged_and_wrongly_signed_tokens_are_401(
         "not.a.token": "not valid",
     }
     for token, reason in cases.items():
-        r = await client.get("/api/v1/auth/me", headers=_bearer(token))
+        r = await client.get("/api/v1/auth/me", headers=bearer(token))
         assert r.status_code == 401, (reason, r.text)
         assert r.json()["error"] == "unauthorized" and reason in r.json()["message"]
         assert r.headers["WWW-Authenticate"].startswith("Bearer")
@@ -146,10 +135,10 @@ async def test_expired_forged_and_wrongly_signed_tokens_are_401(
 async def test_token_of_a_deleted_user_is_401(
     client: httpx.AsyncClient, auth_settings: Settings, login: Login
 ) -> None:
-    token = (await _token(client, login.user.name, login.password)).json()["access_token"]
+    token = (await request_token(client, login.user.name, login.password)).json()["access_token"]
     async with await psycopg.AsyncConnection.connect(auth_settings.postgres_url) as conn:
         assert await delete_user(conn, login.user.user_id)
-    r = await client.get("/api/v1/auth/me", headers=_bearer(token))
+    r = await client.get("/api/v1/auth/me", headers=bearer(token))
     assert r.status_code == 401 and "no longer exists" in r.json()["message"]
 
 
@@ -161,21 +150,22 @@ async def test_login_rate_limited_per_name_across_processes(
     async for other in _client(create_app(auth_settings)):
         for attempt in range(MAX_ATTEMPTS):
             api = client if attempt % 2 == 0 else other
-            assert (await _token(api, login.user.name, "wrong password!!")).status_code == 401
+            assert await _status(api, login.user.name, WRONG) == 401
         for api in (client, other):
-            r = await _token(api, login.user.name.title(), login.password)  # even the right one
+            # even the right password
+            r = await request_token(api, login.user.name.title(), login.password)
             assert r.status_code == 429
             assert r.json()["error"] == "too_many_attempts"
             assert "wait" in r.json()["message"]
             assert 1 <= int(r.headers["Retry-After"]) <= 60
     # another user name is not limited
-    assert (await _token(client, "someone-else-" + uuid.uuid4().hex[:6], "x")).status_code == 401
+    assert await _status(client, "someone-else-" + uuid.uuid4().hex[:6], WRONG) == 401
 
 
 @session_loop
 async def test_successful_logins_do_not_count(client: httpx.AsyncClient, login: Login) -> None:
     for _ in range(MAX_ATTEMPTS + 2):
-        assert (await _token(client, login.user.name, login.password)).status_code == 200
+        assert await _status(client, login.user.name, login.password) == 200
 
 
 @session_loop
@@ -185,10 +175,10 @@ async def test_login_works_without_redis_and_limits_per_process(
     down = auth_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     with caplog.at_level(logging.WARNING, logger="connectors.rate_limit"):
         async for api in _client(create_app(down)):
-            assert (await _token(api, login.user.name, login.password)).status_code == 200
+            assert await _status(api, login.user.name, login.password) == 200
             for _ in range(MAX_ATTEMPTS):
-                assert (await _token(api, login.user.name, "wrong password!!")).status_code == 401
-            assert (await _token(api, login.user.name, login.password)).status_code == 429
+                assert await _status(api, login.user.name, WRONG) == 401
+            assert await _status(api, login.user.name, login.password) == 429
     assert "limited per API process" in caplog.text
 
 
@@ -213,9 +203,9 @@ async def test_brrr_users_create(client: httpx.AsyncClient) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert f"created user {name} (researcher)" in done.stdout
-    r = await _token(client, name, PASSWORD)
+    r = await request_token(client, name, PASSWORD)
     assert r.status_code == 200, r.text
-    me = await client.get("/api/v1/auth/me", headers=_bearer(r.json()["access_token"]))
+    me = await client.get("/api/v1/auth/me", headers=bearer(r.json()["access_token"]))
     assert me.json()["name"] == name and me.json()["role"] == "researcher"
 
     again = _brrr_users_create(name.upper(), "--password-stdin", password=PASSWORD + "\n")
