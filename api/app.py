@@ -18,12 +18,18 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import install_error_handlers
 from api.metrics import count_requests
-<<<<<<< HEAD
-from api.routers import alerts, auth, batches, eeg, health, metrics, recordings, results
-=======
-from api.routers import alerts, auth, health, jobs, metrics, patient, recordings
+from api.routers import (
+    alerts,
+    auth,
+    batches,
+    eeg,
+    health,
+    metrics,
+    patient,
+    recordings,
+    results,
+)
 from api.security import check_jwt_secret
->>>>>>> issue9-security
 from connectors.cache import TwoLevelCache
 from connectors.job_queue import JobQueue
 from connectors.object_store import ObjectStore, ObjectStoreError
@@ -85,11 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.phi_keys = KeyRing.from_settings(settings)
     install_error_handlers(app)
     app.middleware("http")(count_requests)
-<<<<<<< HEAD
-    for module in (health, auth, eeg, results, batches, recordings, alerts, metrics):
-=======
-    for module in (health, auth, patient, jobs, recordings, alerts, metrics):
->>>>>>> issue9-security
+    for module in (health, auth, eeg, patient, results, batches, recordings, alerts, metrics):
         app.include_router(module.router)
     return app
 
