@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from confluent_kafka.admin import AdminClient
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 
-from api.errors import install_error_handlers
+from api.errors import describe_errors, install_error_handlers
 from api.metrics import count_requests
 from api.routers import (
     alerts,
@@ -83,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Brain-Go-Brrr",
-        summary="Results of clinical EEG analyses: jobs, results, detections, metrics.",
+        summary="Clinical EEG analyses: upload, analyze, jobs, results, batches, alerts, metrics.",
         version="0.1.0",
         lifespan=lifespan,
     )
@@ -93,6 +95,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.middleware("http")(count_requests)
     for module in (health, auth, eeg, patient, results, batches, recordings, alerts, metrics):
         app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = describe_errors(
+                get_openapi(
+                    title=app.title, version=app.version, summary=app.summary, routes=app.routes
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -98,11 +98,30 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        codes = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, "http_error")
         detail = str(exc.detail)
         if exc.status_code == 404:
             detail = f"no endpoint {request.url.path}: see /docs for the API's endpoints"
+        elif exc.status_code == 400:  # Starlette could not parse the body
+            detail = (
+                f"the request body could not be read ({detail}): send JSON, or for an upload "
+                "multipart/form-data with the recording in the field 'file'"
+            )
         return JSONResponse(error_body(code, detail), status_code=exc.status_code)
+
+    @app.exception_handler(psycopg.DataError)
+    async def _unstorable(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # A value PostgreSQL cannot take (a NUL character, a date out of its range...).
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return JSONResponse(
+            error_body(
+                "invalid_request",
+                f"a parameter holds a value that cannot be used ({message}): check the "
+                "parameters' text (no NUL characters) and dates (years 1-9999)",
+            ),
+            status_code=422,
+        )
 
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         err = database_unavailable(request, exc)
@@ -152,3 +171,37 @@ def _describe(exc: RequestValidationError) -> str:
         hint = _HINTS.get(err.get("type", ""))
         parts.append(f"{sentence} ({hint})" if hint else sentence)
     return "; ".join(parts)
+
+
+#: Errors any endpoint may answer, besides its own.
+COMMON_ERRORS = {
+    "404": "nothing under that id (or it is another user's)",
+    "422": "a parameter or the body is invalid; the message says which and what is wanted",
+    "500": "a bug: the API's log has the trace",
+    "503": "a service the API needs does not answer; the message names it",
+}
+
+
+def describe_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with every operation's errors in the one error body.
+
+    FastAPI documents its validation errors with its own ``HTTPValidationError``; this API
+    answers them (and 401, 404, 503...) with :class:`ErrorAnswer`, so the document says so.
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["ErrorAnswer"] = ErrorAnswer.model_json_schema()
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorAnswer"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            errors = dict(COMMON_ERRORS)
+            if "requestBody" in operation:
+                errors["400"] = "the body could not be parsed (not JSON, broken multipart)"
+            if operation.get("security"):
+                errors["401"] = "no valid access token: get one from /api/v1/auth/token"
+            for code, description in errors.items():
+                answer = responses.setdefault(code, {"description": description})
+                answer["content"] = body
+    return schema
