@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from connectors.db.jobs import patient_reference
 from connectors.settings import Settings
 from processors.types import PatientIdentity
 
@@ -185,6 +186,15 @@ def open_identity(
             "the key under that id was replaced"
         ) from None
     return _decode(plaintext)
+
+
+def patient_ref_of(patient: PatientIdentity, key: str) -> str | None:
+    """The patient's opaque reference (``recordings.patient_ref``, ``uploaded_files
+    .patient_ref``): the keyed HMAC (:func:`connectors.db.jobs.patient_reference`, key
+    ``settings.patient_ref_key``) of the patient code, or of name and birth date when the
+    header has no code; None when the header names nobody."""
+    identifier = patient.patient_code or " ".join(v for v in (patient.name, patient.birthdate) if v)
+    return patient_reference(identifier, key.encode()) if identifier else None
 
 
 def _associated_data(file_id: str | uuid.UUID, key_id: str) -> bytes:
