@@ -18,9 +18,20 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import install_error_handlers
 from api.metrics import count_requests
-from api.routers import alerts, auth, health, jobs, metrics, patient, recordings
+from api.routers import (
+    alerts,
+    auth,
+    batches,
+    eeg,
+    health,
+    metrics,
+    patient,
+    recordings,
+    results,
+)
 from api.security import check_jwt_secret
 from connectors.cache import TwoLevelCache
+from connectors.job_queue import JobQueue
 from connectors.object_store import ObjectStore, ObjectStoreError
 from connectors.phi import KeyRing
 from connectors.rate_limit import LoginRateLimiter
@@ -80,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.phi_keys = KeyRing.from_settings(settings)
     install_error_handlers(app)
     app.middleware("http")(count_requests)
-    for module in (health, auth, patient, jobs, recordings, alerts, metrics):
+    for module in (health, auth, eeg, patient, results, batches, recordings, alerts, metrics):
         app.include_router(module.router)
     return app
 
@@ -108,6 +119,7 @@ async def _open(app: FastAPI, settings: Settings) -> None:
     app.state.store = store
     app.state.cache = TwoLevelCache(store, settings.redis_url)
     app.state.login_limiter = LoginRateLimiter.from_settings(settings)
+    app.state.job_queue = JobQueue(settings.kafka_bootstrap_servers, settings.kafka_namespace)
     app.state.kafka_admin = AdminClient(
         {"bootstrap.servers": settings.kafka_bootstrap_servers, "socket.timeout.ms": 3000}
     )
@@ -115,6 +127,7 @@ async def _open(app: FastAPI, settings: Settings) -> None:
 
 async def _close(app: FastAPI) -> None:
     try:
+        await app.state.job_queue.stop()
         await app.state.pool.close()
     finally:
         # Closed even when the pool's close failed: nothing is left to the garbage collector.

@@ -12,6 +12,8 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from connectors.cache import TwoLevelCache
+from connectors.job_queue import JobQueue
+from connectors.object_store import ObjectStore
 from connectors.settings import Settings
 
 #: Longest wait for a free PostgreSQL connection before answering 503, seconds.
@@ -45,6 +47,18 @@ def get_cache(request: Request) -> TwoLevelCache:
     return request.app.state.cache
 
 
+def get_store(request: Request) -> ObjectStore:
+    """The app's object store."""
+    return request.app.state.store
+
+
+def get_job_queue(request: Request) -> JobQueue:
+    """The app's producer of analysis jobs."""
+    return request.app.state.job_queue
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
 CacheDep = Annotated[TwoLevelCache, Depends(get_cache)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]

@@ -124,6 +124,10 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 18000
+    # Largest upload accepted, bytes (larger: 413, nothing stored).
+    upload_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
+    # Files per batch request, at most.
+    batch_max_files: int = Field(default=500, ge=1)
 
     @property
     def kafka_port(self) -> int:

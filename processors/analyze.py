@@ -44,6 +44,9 @@ ANALYSIS_TYPES: tuple[str, ...] = ("quick", "screening", "comprehensive")
 
 ProgressCallback = Callable[[str, float], None]
 
+#: Skip reason of a stage the caller turned off.
+TURNED_OFF = "turned off by the request (options.{} = false)"
+
 
 @dataclass
 class AnalysisOptions:
@@ -64,6 +67,9 @@ class AnalysisOptions:
     use_autoreject: bool | None = None
     line_freq_hz: float | None = None
     feature_batch_windows: int = 64
+    #: the caller turned these stages off (they are ``skipped`` and say so)
+    event_detection: bool = True
+    sleep_analysis: bool = True
 
 
 @dataclass(frozen=True)
@@ -194,7 +200,11 @@ def analyze(
         )
 
     sleep_mask = None
-    if comprehensive:  # YASA first: its hypnogram says which windows sleep (sleep is not slowing)
+    if comprehensive and not options.sleep_analysis:
+        stages["sleep_analysis"] = StageResult(
+            "skipped", reason=TURNED_OFF.format("sleep_analysis")
+        )
+    elif comprehensive:  # YASA first: its hypnogram says which windows sleep (not slowing)
         report("sleep_analysis", 0.7)
         # YASA filters and resamples itself and asks for unfiltered input.
         stages["sleep_analysis"] = run_sleep(recording)
@@ -216,8 +226,10 @@ def analyze(
     stages["abnormality_detection"] = abn_stage
 
     report("event_detection", 0.8)
-    stages["event_detection"] = _run_events_stage(
-        analysis_type, prepared_uv, prepared, abn_stage, abn
+    stages["event_detection"] = (
+        _run_events_stage(analysis_type, prepared_uv, prepared, abn_stage, abn)
+        if options.event_detection
+        else StageResult("skipped", reason=TURNED_OFF.format("event_detection"))
     )
 
     decision = _decide_triage(abn, stages["event_detection"].result, qc, screen)

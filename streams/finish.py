@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -185,10 +186,13 @@ class Finisher:
         segments: list[EEGSegment],
         features: PrecomputedFeatures | None,
         file_id: str | None,
+        switches: Mapping[str, str],
     ) -> FinishedJob:
         """The recording-level analysis (CPU: run it in a thread)."""
         recording = rebuild_recording(segments, job.recording_id)
         options = self.models.options_for(recording.ch_names, job.analysis_type)
+        options.event_detection = switches.get("event_detection") != "false"
+        options.sleep_analysis = switches.get("sleep_analysis") != "false"
         if features is not None and options.feature_extractor is not None:
             extractor = options.feature_extractor
             if features.features.shape[1] != extractor.n_features:

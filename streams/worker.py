@@ -26,6 +26,7 @@ import socket
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -365,15 +366,17 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     async def finish(job: JobWindows) -> None:
         segments_read = await finisher.segments_of(job)
         precomputed = await finisher.features_of(job)
-        file_id, owner_id = await _origin_of(connections.pool, job.job_id)
-        done = await asyncio.to_thread(finisher.analyse, job, segments_read, precomputed, file_id)
-        if owner_id is not None:  # asked through the API, which serves the report's plot
+        origin = await _origin_of(connections.pool, job.job_id)
+        done = await asyncio.to_thread(
+            finisher.analyse, job, segments_read, precomputed, origin.file_id, origin.options
+        )
+        if origin.owner_id is not None:  # asked through the API, which serves the report's plot
             await store_report(job.job_id, done)
         key = job.recording_id
         pending = [await send(window_results, "WindowResult", key, w) for w in done.windows]
         pending += [await send(detections, "Detection", key, d) for d in done.detections]
         await asyncio.gather(*pending)  # stored before the result that completes the job
-        await store_result(job.job_id, file_id, done.document)
+        await store_result(job.job_id, origin.file_id, done.document)
         await send(results, "AnalysisResult", key, done.result_record)
         PROCESSING.labels(job.analysis_type).observe(time.time() - job.started_at)
         log.info(
@@ -510,15 +513,25 @@ class WorkerConnections:
         self.cache = TwoLevelCache(self.store, settings.redis_url)
 
 
-async def _origin_of(pool: AsyncConnectionPool, job_id: str) -> tuple[str | None, str | None]:
-    """The job's uploaded file and the user who asked for it (None, None: unknown job)."""
+@dataclass(frozen=True)
+class JobOrigin:
+    """Where a job came from: its uploaded file, who asked, which stages they turned off."""
+
+    file_id: str | None
+    owner_id: str | None
+    options: dict[str, str]
+
+
+async def _origin_of(pool: AsyncConnectionPool, job_id: str) -> JobOrigin:
     async with pool.connection() as conn:
         cur = await conn.execute(
-            "SELECT file_id::text, owner_id::text FROM analysis_jobs WHERE job_id = %s",
+            "SELECT file_id::text, owner_id::text, options FROM analysis_jobs WHERE job_id = %s",
             (job_id,),
         )
         row = await cur.fetchone()
-    return (row[0], row[1]) if row else (None, None)
+    if row is None:  # the feeder registers every job before its first segment
+        raise LookupError(f"job {job_id} is not in analysis_jobs")
+    return JobOrigin(row[0], row[1], dict(row[2] or {}))
 
 
 def render_report(recording: Recording, result: AnalysisResult) -> bytes:

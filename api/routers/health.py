@@ -1,8 +1,10 @@
-"""``GET /health``: does each service the API needs answer, and how fast.
+"""``GET /health``: the process is alive. ``GET /ready``: can it do its work, and how fast
+does each service answer.
 
-PostgreSQL (``SELECT 1`` through the pool), Redis (``PING``), the S3 bucket (exists) and
-Kafka (cluster metadata) are checked at once, each within :data:`CHECK_TIMEOUT_S`. All answer:
-200. Any does not: 503, naming which and what to try.
+``/ready`` checks PostgreSQL (``SELECT 1`` through the pool), Redis (``PING``), the S3 bucket
+(exists), Kafka (cluster metadata) and a worker (a heartbeat in ``worker_status`` younger
+than ``BRRR_WORKER_ALIVE_S`` whose model is loaded or not configured) at once, each within
+:data:`CHECK_TIMEOUT_S`. All ready: 200. Any not: 503, naming which and what to try.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import error_body
 from connectors.db import redact_url
+from connectors.db.workers import live_workers
 
 router = APIRouter(tags=["health"])
 
@@ -29,6 +33,7 @@ _HINTS = {
     "redis": "check BRRR_REDIS_URL (results are still served from S3 and PostgreSQL)",
     "s3": "check BRRR_S3_ENDPOINT, BRRR_S3_ACCESS_KEY, BRRR_S3_SECRET_KEY and BRRR_S3_BUCKET",
     "kafka": "check BRRR_KAFKA_BOOTSTRAP_SERVERS",
+    "worker": "start one with `brrr worker` (analyses wait in Kafka until one runs)",
 }
 
 
@@ -57,11 +62,24 @@ async def _kafka(request: Request) -> str:
     return f"{request.app.state.settings.kafka_bootstrap_servers} ({len(metadata.brokers)} broker)"
 
 
+async def _worker(request: Request) -> str:
+    settings = request.app.state.settings
+    async with request.app.state.pool.connection(timeout=CHECK_TIMEOUT_S) as conn:
+        workers = await live_workers(conn, within_s=settings.worker_alive_s)
+    if not workers:
+        raise LookupError(f"no worker heartbeat in the last {settings.worker_alive_s:g} s")
+    ready = [w for w in workers if w.model_state != "failed"]
+    if not ready:
+        raise RuntimeError(f"Model initialization failed: {workers[0].model_error}")
+    return ", ".join(f"{w.worker_id} (model {w.model_state})" for w in ready)
+
+
 CHECKS: dict[str, Callable[[Request], Awaitable[str]]] = {
     "postgres": _postgres,
     "redis": _redis,
     "s3": _s3,
     "kafka": _kafka,
+    "worker": _worker,
 }
 
 
@@ -80,8 +98,20 @@ async def _check(name: str, request: Request) -> dict[str, Any]:
     return {"ok": True, "latency_ms": round(1000 * (time.perf_counter() - start), 1), "at": target}
 
 
-@router.get("/health")
-async def health(request: Request) -> JSONResponse:
+class Alive(BaseModel):
+    """The process answers."""
+
+    status: Literal["ok"] = "ok"
+
+
+@router.get("/health", response_model=Alive)
+async def health() -> Alive:
+    """The API process is alive (it checks nothing else: see ``/ready``)."""
+    return Alive()
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
     """Each service with ``ok``, ``latency_ms`` and, when down, ``error`` and ``hint``."""
     results = await asyncio.gather(*(_check(name, request) for name in CHECKS))
     services = dict(zip(CHECKS, results, strict=True))

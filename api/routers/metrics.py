@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from api.dependencies import ConnDep
+from api.security import CurrentUserDep
 from connectors.db import queries
 
 router = APIRouter(tags=["metrics"])
@@ -22,6 +23,7 @@ BUCKET = timedelta(hours=1)
 
 @router.get("/api/v1/metrics/analysis")
 async def analysis_metrics(
+    _user: CurrentUserDep,
     conn: ConnDep,
     hours: Annotated[int, Query(ge=1, le=MAX_HOURS, description="look-back, hours")] = 24,
 ) -> dict[str, Any]:

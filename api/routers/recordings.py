@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, get_args
 
@@ -10,6 +11,7 @@ from psycopg import AsyncConnection
 
 from api.dependencies import ConnDep
 from api.errors import ApiError, NotFound
+from api.security import CurrentUserDep
 from connectors.db import queries
 from schemas.records import EventType
 
@@ -21,6 +23,7 @@ EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 @router.get("/{recording_id}/detections")
 async def recording_detections(
     recording_id: str,
+    user: CurrentUserDep,
     conn: ConnDep,
     event_type: Annotated[
         str | None, Query(description="one of: " + ", ".join(EVENT_TYPES))
@@ -43,16 +46,15 @@ async def recording_detections(
             "invalid_request",
             f"since ({since.isoformat()}) must be before until ({until.isoformat()})",
         )
-    rows = await queries.detections(
-        conn, recording_id=recording_id, event_type=event_type, since=since, until=until
-    )
-    if not rows and not await _recording_known(conn, recording_id):
+    if not await _recording_visible(conn, recording_id, user.user_id):
         raise NotFound(
             "recording_not_found",
             f"no recording {recording_id!r} and no detections of it: check the id "
             "(the recording_id of a job's status or result)",
         )
-    return rows
+    return await queries.detections(
+        conn, recording_id=recording_id, event_type=event_type, since=since, until=until
+    )
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -61,16 +63,20 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-async def _recording_known(conn: AsyncConnection, recording_id: str) -> bool:
-    """Whether the recording is registered or has any detection at all (a filter that
-    matches nothing is not an unknown recording)."""
+async def _recording_visible(conn: AsyncConnection, recording_id: str, user_id: uuid.UUID) -> bool:
+    """Whether the user may see the recording: one of their uploads or jobs, or a bedside
+    device's live recording (the ward's, not one user's)."""
     async with conn.cursor() as cur:
         await cur.execute(
             """
-            SELECT EXISTS (SELECT 1 FROM recordings WHERE recording_id = %(r)s)
-                OR EXISTS (SELECT 1 FROM detections WHERE recording_id = %(r)s)
+            SELECT EXISTS (SELECT 1 FROM recordings r
+                             LEFT JOIN uploaded_files f ON f.file_id = r.file_id
+                            WHERE r.recording_id = %(r)s
+                              AND (r.source LIKE 'device%%' OR f.uploaded_by = %(u)s))
+                OR EXISTS (SELECT 1 FROM analysis_jobs
+                            WHERE recording_id = %(r)s AND owner_id = %(u)s)
             """,
-            {"r": recording_id},
+            {"r": recording_id, "u": user_id},
         )
         row = await cur.fetchone()
     return bool(row and row[0])

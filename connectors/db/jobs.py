@@ -60,16 +60,18 @@ async def register_upload(
     size_bytes: int,
     content_type: str = "application/octet-stream",
     patient_ref: str | None = None,
+    uploaded_by: str | None = None,
 ) -> None:
-    """Record an uploaded file (idempotent on ``file_id``)."""
+    """Record an uploaded file (idempotent on ``file_id``); ``uploaded_by`` is its owner
+    (None: a command-line replay)."""
     await conn.execute(
         """
-        INSERT INTO uploaded_files
-            (file_id, filename, object_key, sha256, size_bytes, content_type, patient_ref)
-        VALUES (%s, %s, %s, %s, %s, %s, %s)
+        INSERT INTO uploaded_files (file_id, filename, object_key, sha256, size_bytes,
+                                    content_type, patient_ref, uploaded_by)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (file_id) DO NOTHING
         """,
-        (file_id, filename, object_key, sha256, size_bytes, content_type, patient_ref),
+        (file_id, filename, object_key, sha256, size_bytes, content_type, patient_ref, uploaded_by),
     )
 
 

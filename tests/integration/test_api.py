@@ -32,6 +32,7 @@ from connectors.db.sink import (
 from connectors.object_store import ObjectStore, result_key
 from connectors.settings import Settings
 from schemas.ids import detection_event_id
+from tests.integration.api_client import SignedIn, sign_in
 from tests.integration.api_client import app_client as _client
 from tests.ports import free_port
 
@@ -48,6 +49,7 @@ class Seeded:
     def __init__(self) -> None:
         self.file_id = str(uuid.uuid4())
         self.job_id = str(uuid.uuid4())
+        self.owner: SignedIn
         self.running_job_id = str(uuid.uuid4())
         self.recording_id = f"rec-api-{self.job_id[:8]}"
         self.start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
@@ -123,6 +125,7 @@ async def seeded(stack: Settings) -> Seeded:
     store = ObjectStore.from_settings(stack)
     store.ensure_bucket()
     seed = Seeded()
+    seed.owner = await sign_in(stack)
     async with await psycopg.AsyncConnection.connect(stack.postgres_url) as conn:
         await register_upload(
             conn,
@@ -131,6 +134,7 @@ async def seeded(stack: Settings) -> Seeded:
             object_key=f"raw/{seed.file_id}/api.edf",
             sha256="0" * 64,
             size_bytes=1000,
+            uploaded_by=str(seed.owner.user.user_id),
         )
         await register_recording(
             conn,
@@ -149,6 +153,7 @@ async def seeded(stack: Settings) -> Seeded:
                 analysis_type="screening",
                 file_id=seed.file_id,
                 recording_id=seed.recording_id,
+                owner_id=str(seed.owner.user.user_id),
             )
         await update_job_progress(conn, seed.running_job_id, 0.4)
         await complete_job(conn, seed.result_record())  # type: ignore[arg-type]
@@ -163,8 +168,10 @@ async def app(stack: Settings) -> FastAPI:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: FastAPI, seeded: Seeded) -> AsyncIterator[httpx.AsyncClient]:
+    """A client signed in as the owner of the seeded jobs."""
     async for c in _client(app):
+        c.headers.update(seeded.owner.headers)
         yield c
 
 
@@ -174,27 +181,41 @@ async def test_job_status(client: httpx.AsyncClient, seeded: Seeded) -> None:
     assert r.status_code == 200
     job = r.json()
     assert job["job_id"] == seeded.job_id
-    assert job["status"] == "completed" and job["progress"] == 1
+    assert job["status"] == "completed" and job["progress"] == 100
     assert job["retry_count"] == 0 and job["error"] is None
     assert job["file_id"] == seeded.file_id and job["recording_id"] == seeded.recording_id
     assert datetime.fromisoformat(job["completed_at"]) == seeded.created_at
 
     running = (await client.get(f"/api/v1/jobs/{seeded.running_job_id}")).json()
-    assert running["status"] == "processing" and running["progress"] == pytest.approx(0.4)
+    assert running["status"] == "processing" and running["progress"] == pytest.approx(40)
     assert running["completed_at"] is None and running["started_at"] is not None
 
 
 @session_loop
-async def test_unknown_job_is_404_and_bad_id_422(client: httpx.AsyncClient) -> None:
-    unknown = uuid.uuid4()
-    for path in (f"/api/v1/jobs/{unknown}", f"/api/v1/jobs/{unknown}/result"):
-        r = await client.get(path)
-        assert r.status_code == 404
-        assert r.json()["error"] == "job_not_found" and str(unknown) in r.json()["message"]
-    r = await client.get("/api/v1/jobs/not-a-uuid")
-    assert r.status_code == 422
-    assert r.json()["error"] == "invalid_request"
-    assert "job_id 'not-a-uuid'" in r.json()["message"] and "UUIDs such as" in r.json()["message"]
+async def test_unknown_job_is_404_whatever_the_form_of_its_id(client: httpx.AsyncClient) -> None:
+    for unknown in (str(uuid.uuid4()), "job-1234"):
+        for path in (f"/api/v1/jobs/{unknown}", f"/api/v1/results/{unknown}"):
+            r = await client.get(path)
+            assert r.status_code == 404, (path, r.text)
+            assert r.json()["error"] == "job_not_found" and unknown in r.json()["message"]
+
+
+@session_loop
+async def test_another_users_job_is_404_and_no_token_401(
+    stack: Settings, client: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    other = await sign_in(stack)
+    for path in (f"/api/v1/jobs/{seeded.job_id}", f"/api/v1/results/{seeded.job_id}"):
+        r = await client.get(path, headers=other.headers)
+        assert r.status_code == 404 and r.json()["error"] == "job_not_found"
+        r = await client.get(path, headers={"Authorization": ""})
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+    url = f"/api/v1/recordings/{seeded.recording_id}/detections"
+    assert (await client.get(url, headers=other.headers)).status_code == 404
+    mine = (await client.get("/api/v1/user/analyses")).json()["analyses"]
+    assert {seeded.job_id, seeded.running_job_id} <= {a["job_id"] for a in mine}
+    theirs = (await client.get("/api/v1/user/analyses", headers=other.headers)).json()
+    assert theirs == {"analyses": []}
 
 
 @session_loop
@@ -207,7 +228,7 @@ async def test_result_from_redis_then_s3_then_postgres(
     cache.put_result(seeded.job_id, seeded.file_id, seeded.document)
 
     async def get() -> tuple[str, dict]:
-        r = await client.get(f"/api/v1/jobs/{seeded.job_id}/result")
+        r = await client.get(f"/api/v1/results/{seeded.job_id}")
         assert r.status_code == 200, r.text
         assert r.headers["content-type"] == "application/json"
         return r.headers["X-Result-Source"], r.json()
@@ -231,7 +252,7 @@ async def test_result_from_redis_then_s3_then_postgres(
 
 @session_loop
 async def test_no_result_yet_says_the_job_status(client: httpx.AsyncClient, seeded: Seeded) -> None:
-    r = await client.get(f"/api/v1/jobs/{seeded.running_job_id}/result")
+    r = await client.get(f"/api/v1/results/{seeded.running_job_id}")
     assert r.status_code == 404
     body = r.json()
     assert body["error"] == "result_not_ready"
@@ -286,12 +307,16 @@ async def test_analysis_metrics_per_hour(client: httpx.AsyncClient, seeded: Seed
 
 
 @session_loop
-async def test_health_ok(client: httpx.AsyncClient) -> None:
+async def test_health_alive_and_ready_checks_every_service(client: httpx.AsyncClient) -> None:
     r = await client.get("/health")
-    assert r.status_code == 200, r.text
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    r = await client.get("/ready")
     services = r.json()["services"]
-    assert set(services) == {"postgres", "redis", "s3", "kafka"}
-    assert all(s["ok"] and s["latency_ms"] >= 0 for s in services.values())
+    assert set(services) == {"postgres", "redis", "s3", "kafka", "worker"}
+    for name in ("postgres", "redis", "s3", "kafka"):
+        assert services[name]["ok"] and services[name]["latency_ms"] >= 0, services[name]
+    # Without a worker alive the API is not ready, and says so.
+    assert (r.status_code == 200) == services["worker"]["ok"], r.text
 
 
 @session_loop
@@ -300,14 +325,15 @@ async def test_redis_down_is_503_naming_redis_but_results_still_served(
 ) -> None:
     settings = stack.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     async for client in _client(create_app(settings)):
-        r = await client.get("/health")
+        client.headers.update(seeded.owner.headers)
+        r = await client.get("/ready")
         assert r.status_code == 503
         body = r.json()
-        assert body["error"] == "service_unavailable" and body["down"] == ["redis"]
+        assert body["error"] == "service_unavailable" and "redis" in body["down"]
         assert "BRRR_REDIS_URL" in body["message"] and "brrr stack up" in body["message"]
         assert body["services"]["postgres"]["ok"] and body["services"]["kafka"]["ok"]
         # the cache degrades to S3 and PostgreSQL
-        r = await client.get(f"/api/v1/jobs/{seeded.job_id}/result")
+        r = await client.get(f"/api/v1/results/{seeded.job_id}")
         assert r.status_code == 200 and r.headers["X-Result-Source"] in {"s3", "postgres"}
         assert r.json() == seeded.document
 
@@ -316,8 +342,8 @@ async def test_redis_down_is_503_naming_redis_but_results_still_served(
 async def test_shutdown_closes_the_pool_and_the_s3_and_redis_connections(stack: Settings) -> None:
     app = create_app(stack)
     async for client in _client(app):
-        assert (await client.get("/health")).status_code == 200
-        assert app.state.store._http.pools  # health asked S3 through the store's pool
+        assert (await client.get("/ready")).json()["services"]["redis"]["ok"]
+        assert app.state.store._http.pools  # /ready asked S3 through the store's pool
     assert app.state.pool.closed
     assert not app.state.store._http.pools
     redis_connections = app.state.cache.redis.connection_pool._available_connections
@@ -414,6 +440,7 @@ async def test_alerts_of_a_recording_newest_first(
             {**base, "status": "ended", "end_s": 130.0, "emitted_at": now + timedelta(seconds=30)},
         )
     r = await client.get("/api/v1/alerts", params={"recording_id": recording})
+    assert (await client.get("/api/v1/alerts", headers={"Authorization": ""})).status_code == 401
     assert r.status_code == 200
     rows = r.json()
     assert [row["status"] for row in rows] == ["ended", "onset"]  # the duplicate stored once

@@ -24,14 +24,14 @@ from api.security import ISSUER, issue_token
 from connectors.db.migrate import migrate
 from connectors.db.users import delete_user
 from connectors.settings import Settings
-from tests.integration.api_client import app_client as _client
-from tests.integration.logins import (
+from tests.integration.api_client import (
     PASSWORD,
     Login,
     bearer,
     new_user,
     request_token,
 )
+from tests.integration.api_client import app_client as _client
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,8 @@ from connectors.db.migrate import migrate
 from connectors.phi import HeaderIdentity, KeyRing, open_identity, seal_identity
 from connectors.settings import Settings
 from processors.types import PatientIdentity
+from tests.integration.api_client import Login, bearer_of, new_user
 from tests.integration.api_client import app_client as _client
-from tests.integration.logins import Login, bearer_of, new_user
 
 pytestmark = pytest.mark.integration
 session_loop = pytest.mark.asyncio(loop_scope="session")
