@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from api.app import create_app
-from connectors.deidentify import identifier_patterns, scrub_edf_header
+from connectors.deidentify import identifier_patterns, scrub_edf_header, scrub_text
 from connectors.phi import (
     HeaderIdentity,
     KeyRing,
@@ -176,6 +176,13 @@ def test_scrub_bdf_in_place(real_data_dir: Path, tmp_path: Path) -> None:
     after = read_recording(path)
     assert after.ch_names == before.ch_names
     np.testing.assert_array_equal(after.raw.get_data(), before.raw.get_data())
+
+
+def test_scrub_text_blanks_identifiers_in_a_file_name() -> None:
+    assert scrub_text("Quixote_Zebulon_MRN-778899_eeg.edf", IDENTITY) == (
+        "XXXXXXX_XXXXXXX_XXXXXXXXXX_eeg.edf"
+    )
+    assert scrub_text("routine.edf", IDENTITY) == "routine.edf"
 
 
 def test_plain_edf_patient_field_is_searched_word_by_word() -> None:
