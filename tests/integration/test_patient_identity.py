@@ -115,6 +115,10 @@ async def test_owner_reads_the_identity_others_get_404(
         "message"
     ].replace(str(unknown_id), "ID")
 
+    odd = await client.get(
+        "/api/v1/eeg/files/file-1234/patient", headers=await bearer_of(client, owner)
+    )
+    assert odd.status_code == 404 and odd.json()["error"] == "file_not_found"
     assert (await client.get(url)).status_code == 401
     none = await client.get(
         f"/api/v1/eeg/files/{bare_id}/patient", headers=await bearer_of(client, owner)
