@@ -11,7 +11,8 @@ has a random 96-bit nonce of its own; the associated data binds it to its file i
 copied to another file, or a changed byte anywhere, does not open (the GCM tag fails).
 Keys live in ``BRRR_PHI_KEYS`` (``id:base64,...``, 32 bytes each) and new identities are
 sealed under ``BRRR_PHI_ACTIVE_KEY``: to rotate, add a key and make it active, keep the old
-ones until :func:`connectors.db.identities.reseal_identities` has moved every row.
+ones until ``brrr phi reseal`` (:func:`connectors.db.identities.reseal_identities`) has
+moved every row.
 
 Nothing here logs an identifier; errors name keys and files, never a patient.
 """
