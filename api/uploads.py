@@ -6,8 +6,11 @@
    uses) reads the whole file: not EDF/BDF, empty, no scalp EEG, too short, NaNs... each is
    refused with the reader's message. This is the one place the API reads EEG: a file the
    worker would refuse is refused here, by the same rules, before anything is stored.
-3. :func:`store_upload`: the file goes to S3 under ``raw/{file_id}/{name}``, then its rows to
-   PostgreSQL in one transaction; when that fails the object is removed again.
+3. :func:`store_upload`: the header's patient identifiers are blanked in the file
+   (:func:`connectors.deidentify.scrub_edf_header`), the file goes to S3 under
+   ``raw/{file_id}/{name}``, then its rows to PostgreSQL in one transaction, with the
+   identifiers sealed (AES-GCM, :mod:`connectors.phi`) and the patient's keyed reference;
+   when that fails the object is removed again. No readable identifier is stored anywhere.
 """
 
 from __future__ import annotations
@@ -24,10 +27,14 @@ from psycopg import AsyncConnection
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
-from connectors.db.jobs import register_recording, register_upload
+from connectors.db.identities import store_identity
+from connectors.db.jobs import patient_reference, register_recording, register_upload
+from connectors.deidentify import scrub_edf_header
 from connectors.object_store import ObjectStore, raw_key
+from connectors.phi import KeyRing, seal_identity
 from processors.errors import EEGError
 from processors.io import content_id, read_edf_header, read_recording
+from processors.types import PatientIdentity
 
 #: Bytes read from the request at a time.
 CHUNK_BYTES = 1024 * 1024
@@ -49,7 +56,6 @@ class ReceivedFile:
 class CheckedRecording:
     """What the reader found in an uploaded file."""
 
-    recording_id: str
     channels: list[str]
     sampling_rate_hz: float
     duration_s: float
@@ -89,6 +95,10 @@ async def receive(upload: UploadFile, folder: Path, max_bytes: int) -> ReceivedF
         raise UploadRefused(
             422, "not_an_eeg_file", f"{filename} is empty (0 bytes): upload the recording again"
         )
+    # The reader (MNE) goes by the extension: name the file by its header's format.
+    with path.open("rb") as fid:
+        suffix = ".bdf" if fid.read(1) == b"\xff" else ".edf"
+    path = path.rename(path.with_suffix(suffix))
     return ReceivedFile(path, filename, size, digest.hexdigest())
 
 
@@ -106,7 +116,6 @@ def check_recording(received: ReceivedFile) -> CheckedRecording:
     except EEGError as exc:
         raise UploadRefused(422, exc.code, f"{received.filename}: {exc}") from None
     return CheckedRecording(
-        recording_id=content_id(received.path),
         channels=list(recording.ch_names),
         sampling_rate_hz=float(recording.sfreq_hz),
         duration_s=float(recording.duration_s),
@@ -127,8 +136,11 @@ async def store_upload(
     checked: CheckedRecording,
     *,
     owner_id: uuid.UUID,
+    phi_keys: KeyRing,
+    patient_ref_key: bytes,
 ) -> str:
-    """Store the file in S3 and register it (and its recording) for ``owner_id``.
+    """Scrub the file's identifiers, store it in S3 and register it (its recording, its
+    sealed identity) for ``owner_id``.
 
     Returns
     -------
@@ -138,6 +150,11 @@ async def store_upload(
     """
     file_id = str(uuid.uuid4())
     key = raw_key(file_id, object_name(received.filename))
+    identity = await run_in_threadpool(scrub_edf_header, received.path)
+    sealed = seal_identity(identity, file_id, phi_keys)
+    patient_ref = _reference_of(identity.patient, patient_ref_key)
+    # The recording id is the stored (scrubbed) content's, as the worker will compute it.
+    recording_id = await run_in_threadpool(content_id, received.path)
     stored_sha256 = await run_in_threadpool(_sha256_of, received.path)
     await run_in_threadpool(store.put_file, key, received.path, stored_sha256)
     try:
@@ -149,13 +166,16 @@ async def store_upload(
                 object_key=key,
                 sha256=stored_sha256,
                 size_bytes=received.path.stat().st_size,
+                patient_ref=patient_ref,
                 uploaded_by=str(owner_id),
             )
+            await store_identity(conn, file_id, sealed)
             await register_recording(
                 conn,
-                recording_id=checked.recording_id,
+                recording_id=recording_id,
                 source="upload",
                 file_id=file_id,
+                patient_ref=patient_ref,
                 start_time=checked.start_time,
                 duration_s=checked.duration_s,
                 sfreq_hz=checked.sampling_rate_hz,
@@ -165,6 +185,16 @@ async def store_upload(
         await run_in_threadpool(store.delete, key)
         raise
     return file_id
+
+
+def _reference_of(patient: PatientIdentity, key: bytes) -> str | None:
+    """The keyed reference of the patient (code, else name and birth date); None when the
+    header names nobody."""
+    if patient.patient_code not in (None, "", "X"):
+        return patient_reference(patient.patient_code, key)
+    if patient.name not in (None, "", "X"):
+        return patient_reference(f"{patient.name} {patient.birthdate or ''}", key)
+    return None
 
 
 def _sha256_of(path: Path) -> str:

@@ -6,7 +6,7 @@ agent's source topic, and a broker's auto-creation would give one partition.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException, Producer
@@ -91,9 +91,16 @@ class KafkaUnavailableError(Exception):
 
 
 def ensure_topics(
-    bootstrap_servers: str, topics: Mapping[str, int] | None = None, *, timeout_s: float = 15.0
+    bootstrap_servers: str,
+    topics: Mapping[str, int] | None = None,
+    *,
+    compacted: Collection[str] = (),
+    timeout_s: float = 15.0,
 ) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+    """Create the topics that do not exist yet; returns the names created.
+
+    ``compacted`` names those that keep the last value per key (table changelogs).
+    """
     wanted = dict(PIPELINE_TOPICS if topics is None else topics)
     admin = AdminClient({"bootstrap.servers": bootstrap_servers})
     try:
@@ -104,7 +111,14 @@ def ensure_topics(
             "start it with `brrr stack up` or set BRRR_KAFKA_BOOTSTRAP_SERVERS"
         ) from None
     missing = [
-        NewTopic(name, num_partitions=n, config={"max.message.bytes": str(MAX_MESSAGE_BYTES)})
+        NewTopic(
+            name,
+            num_partitions=n,
+            config={
+                "max.message.bytes": str(MAX_MESSAGE_BYTES),
+                **({"cleanup.policy": "compact"} if name in compacted else {}),
+            },
+        )
         for name, n in wanted.items()
         if name not in existing
     ]

@@ -80,6 +80,10 @@ log = logging.getLogger("brrr.worker")
 
 #: App id (and consumer group) of the worker, in the settings' Kafka namespace.
 WORKER_APP_ID = "brrr-worker"
+#: The worker's tables (per-recording windowers, per-job window counts, live streams), each
+#: backed by a changelog topic co-partitioned with the EEG topics.
+TABLES = ("windowers", "jobs", "live")
+TABLE_PARTITIONS = 6
 #: Errors a message causes every time it is processed: it goes to the dead letters.
 REFUSED = (CodecError, EEGError, SegmentError, ValueError, KeyError)
 
@@ -132,9 +136,9 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     results, progress = topic(topics.results), topic(topics.progress)
     alerts = topic(topics.alerts)
 
-    windower_table = app.Table("windowers", default=None, partitions=6)
-    job_table = app.Table("jobs", default=None, partitions=6)
-    live_table = app.Table("live", default=None, partitions=6)
+    windower_table, job_table, live_table = (
+        app.Table(name, default=None, partitions=TABLE_PARTITIONS) for name in TABLES
+    )
     started_at = time.time()
 
     models = ModelCache(settings)
@@ -427,6 +431,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
         state, error = await asyncio.to_thread(models.state)
         status = WorkerStatus(
             worker_id=worker_id,
+            namespace=settings.kafka_namespace,
             host=socket.gethostname(),
             pid=os.getpid(),
             model_state=state,
@@ -541,12 +546,24 @@ def render_report(recording: Recording, result: AnalysisResult) -> bytes:
         return path.read_bytes()
 
 
+def changelog_topic(topics: Topics, table: str) -> str:
+    """The changelog topic Faust gives a table of the worker (``{app id}-{table}-changelog``)."""
+    return f"{topics.group(WORKER_APP_ID)}-{table}-changelog"
+
+
 def run_worker(settings: Settings, *, with_sink: bool = True, loglevel: str = "INFO") -> None:
     """Run the worker until interrupted (Ctrl-C or SIGTERM stop it cleanly)."""
     topics = Topics(settings.kafka_namespace)
     while True:  # the agents' topics must exist before Faust subscribes to them
         try:
-            ensure_topics(settings.kafka_bootstrap_servers, topics.partitions)
+            # The changelogs too: Faust creates them itself, but a broker slow to publish
+            # their metadata then crashes the table's agent (PartitionsMismatch).
+            changelogs = {changelog_topic(topics, name): TABLE_PARTITIONS for name in TABLES}
+            ensure_topics(
+                settings.kafka_bootstrap_servers,
+                {**topics.partitions, **changelogs},
+                compacted=changelogs,
+            )
             break
         except KafkaUnavailableError as exc:
             log.error("%s; retrying in 5 s", exc)

@@ -85,3 +85,16 @@ def measure_lag(bootstrap_servers: str, group: str, topics: Iterable[str]) -> No
             LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - committed))
     finally:
         consumer.close()
+
+
+def _expose_every_series() -> None:
+    """Create each labelled series at zero, so a scrape shows every metric from the start
+    (a labelled metric is otherwise absent until its first observation)."""
+    INFERENCE.labels(model="eegpt")
+    for stream in ("file", "live"):
+        WINDOWS.labels(stream=stream)
+    for analysis_type in ("quick", "screening", "comprehensive"):
+        PROCESSING.labels(analysis_type=analysis_type)
+
+
+_expose_every_series()

@@ -103,7 +103,15 @@ async def upload(
     with tempfile.TemporaryDirectory(prefix="brrr-upload-") as folder:
         received = await receive(file, Path(folder), settings.upload_max_bytes)
         checked = await run_in_threadpool(check_recording, received)
-        file_id = await store_upload(conn, store, received, checked, owner_id=user.user_id)
+        file_id = await store_upload(
+            conn,
+            store,
+            received,
+            checked,
+            owner_id=user.user_id,
+            phi_keys=request.app.state.phi_keys,
+            patient_ref_key=settings.patient_ref_key.encode(),
+        )
     return UploadAnswer(
         file_id=file_id,
         filename=received.filename,
@@ -157,7 +165,9 @@ async def check_model(conn: AsyncConnection, settings: Settings, analysis_type: 
     """
     if analysis_type not in NEEDS_MODEL:
         return
-    workers = await live_workers(conn, within_s=settings.worker_alive_s)
+    workers = await live_workers(
+        conn, namespace=settings.kafka_namespace, within_s=settings.worker_alive_s
+    )
     if workers and all(w.model_state == "failed" for w in workers):
         raise ServiceUnavailable(
             "service",

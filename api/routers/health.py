@@ -65,7 +65,9 @@ async def _kafka(request: Request) -> str:
 async def _worker(request: Request) -> str:
     settings = request.app.state.settings
     async with request.app.state.pool.connection(timeout=CHECK_TIMEOUT_S) as conn:
-        workers = await live_workers(conn, within_s=settings.worker_alive_s)
+        workers = await live_workers(
+            conn, namespace=settings.kafka_namespace, within_s=settings.worker_alive_s
+        )
     if not workers:
         raise LookupError(f"no worker heartbeat in the last {settings.worker_alive_s:g} s")
     ready = [w for w in workers if w.model_state != "failed"]

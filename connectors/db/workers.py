@@ -22,6 +22,7 @@ class WorkerStatus:
     """One worker's last heartbeat."""
 
     worker_id: str
+    namespace: str
     host: str
     pid: int
     model_state: ModelState
@@ -35,15 +36,16 @@ async def report_worker_status(conn: AsyncConnection, status: WorkerStatus) -> N
     """Insert or refresh a worker's row (its heartbeat is the server's clock)."""
     await conn.execute(
         """
-        INSERT INTO worker_status (worker_id, host, pid, model_state, model_error,
+        INSERT INTO worker_status (worker_id, namespace, host, pid, model_state, model_error,
                                    metrics_url, started_at, heartbeat_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, now())
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now())
         ON CONFLICT (worker_id) DO UPDATE
            SET model_state = EXCLUDED.model_state, model_error = EXCLUDED.model_error,
                metrics_url = EXCLUDED.metrics_url, heartbeat_at = now()
         """,
         (
             status.worker_id,
+            status.namespace,
             status.host,
             status.pid,
             status.model_state,
@@ -54,18 +56,21 @@ async def report_worker_status(conn: AsyncConnection, status: WorkerStatus) -> N
     )
 
 
-async def live_workers(conn: AsyncConnection, *, within_s: float) -> list[WorkerStatus]:
-    """Workers whose heartbeat is younger than ``within_s``, freshest first."""
+async def live_workers(
+    conn: AsyncConnection, *, namespace: str, within_s: float
+) -> list[WorkerStatus]:
+    """Workers of the Kafka ``namespace`` whose heartbeat is younger than ``within_s``,
+    freshest first."""
     async with conn.cursor(row_factory=class_row(WorkerStatus)) as cur:
         await cur.execute(
             """
-            SELECT worker_id, host, pid, model_state, model_error, metrics_url, started_at,
-                   heartbeat_at
+            SELECT worker_id, namespace, host, pid, model_state, model_error, metrics_url,
+                   started_at, heartbeat_at
               FROM worker_status
-             WHERE heartbeat_at > now() - make_interval(secs => %s)
+             WHERE namespace = %s AND heartbeat_at > now() - make_interval(secs => %s)
              ORDER BY heartbeat_at DESC
             """,
-            (within_s,),
+            (namespace, within_s),
         )
         return await cur.fetchall()
 

@@ -14,9 +14,11 @@ ALTER TABLE batches
                              CHECK (priority IN ('low', 'normal', 'high'));
 CREATE INDEX batches_owner_idx ON batches (created_by, created_at);
 
--- One row per running worker, refreshed by its heartbeat.
+-- One row per running worker, refreshed by its heartbeat; namespace is its Kafka namespace
+-- (BRRR_KAFKA_NAMESPACE): only workers of the API's own namespace take its jobs.
 CREATE TABLE worker_status (
     worker_id      text PRIMARY KEY,
+    namespace      text NOT NULL DEFAULT '',
     host           text NOT NULL,
     pid            integer NOT NULL,
     model_state    text NOT NULL CHECK (model_state IN ('ready', 'failed', 'not_configured')),
