@@ -189,13 +189,13 @@ def open_identity(
     return _decode(plaintext)
 
 
-def patient_ref_of(patient: PatientIdentity, key: str) -> str | None:
+def patient_ref_of(patient: PatientIdentity, key: bytes) -> str | None:
     """The patient's opaque reference (``recordings.patient_ref``, ``uploaded_files
     .patient_ref``): the keyed HMAC (:func:`connectors.db.jobs.patient_reference`, key
-    ``settings.patient_ref_key``) of the patient code, or of name and birth date when the
+    ``settings.patient_ref_key.encode()``) of the patient code, or of name and birth date when the
     header has no code; None when the header names nobody."""
     identifier = patient.patient_code or " ".join(v for v in (patient.name, patient.birthdate) if v)
-    return patient_reference(identifier, key.encode()) if identifier else None
+    return patient_reference(identifier, key) if identifier else None
 
 
 def _associated_data(file_id: str | uuid.UUID, key_id: str) -> bytes:

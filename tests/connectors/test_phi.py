@@ -106,11 +106,11 @@ def test_tampered_moved_or_relabelled_identities_do_not_open() -> None:
 
 
 def test_patient_reference_of_the_code_else_the_name_and_birth_date() -> None:
-    key = "deployment-patient-ref-key-0123"
+    key = b"deployment-patient-ref-key-0123"
     ref = patient_ref_of(IDENTITY.patient, key)
     assert ref is not None and len(ref) == 64 and "MRN" not in ref
     assert ref == patient_ref_of(PatientIdentity(patient_code="mrn-778899"), key)
-    assert ref != patient_ref_of(IDENTITY.patient, "another-patient-ref-key-0123")
+    assert ref != patient_ref_of(IDENTITY.patient, b"another-patient-ref-key-0123")
     by_name = patient_ref_of(PatientIdentity(name=NAME, birthdate="01-MAR-1970"), key)
     assert by_name not in (None, ref)
     assert patient_ref_of(PatientIdentity(), key) is None

@@ -128,7 +128,7 @@ async def test_no_identifier_stored_and_the_owner_reads_it_decrypted(
     client: httpx.AsyncClient, phi_settings: Settings, worker: WorkerPool, tmp_path: Path
 ) -> None:
     owner, other = await sign_in(phi_settings), await sign_in(phi_settings)
-    path = tmp_path / "recording.edf"
+    path = tmp_path / "Quixote_Zebulon_eeg.edf"  # file names often carry the name too
     write_identified_edf(path, duration_s=60.0)
     assert readable_identifiers(path.read_bytes()) == SECRET_WORDS
     with path.open("rb") as fid:
@@ -137,6 +137,7 @@ async def test_no_identifier_stored_and_the_owner_reads_it_decrypted(
         )
     assert r.status_code == 200, r.text
     file_id = r.json()["file_id"]
+    assert r.json()["filename"] == path.name  # the answer echoes what was sent
     r = await client.post(
         "/api/v1/eeg/analyze",
         json={"file_id": file_id, "analysis_type": "quick"},
@@ -168,6 +169,7 @@ async def test_no_identifier_stored_and_the_owner_reads_it_decrypted(
     store = ObjectStore.from_settings(phi_settings)
     keys = [*store.list(f"raw/{file_id}/"), *store.list(f"results/{job_id}/")]
     assert any(k.startswith("raw/") for k in keys) and any(k.startswith("results/") for k in keys)
+    assert readable_identifiers("\n".join(keys).encode()) == []
     assert {k: h for k in keys if (h := readable_identifiers(store.get(k, verify=False)))} == {}
     assert _kafka_findings(phi_settings) == {}
     assert readable_identifiers(worker.started[0].log().encode()) == []
