@@ -184,6 +184,7 @@ async def test_no_identifier_stored_and_the_owner_reads_it_decrypted(
         f"/api/v1/results/{job_id}/report.png",
         f"/api/v1/batch/{batch_id}/status",
         f"/api/v1/batch/{batch_id}/results",
+        f"/api/v1/recordings/{job['recording_id']}/detections",
     ):
         mine = await client.get(url, headers=owner.headers)
         theirs = await client.get(url, headers=other.headers)
