@@ -28,13 +28,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
 from connectors.db.identities import store_identity
-from connectors.db.jobs import patient_reference, register_recording, register_upload
-from connectors.deidentify import scrub_edf_header
+from connectors.db.jobs import register_recording, register_upload
+from connectors.deidentify import scrub_edf_header, scrub_text
 from connectors.object_store import ObjectStore, raw_key
-from connectors.phi import KeyRing, seal_identity
+from connectors.phi import KeyRing, patient_ref_of, seal_identity
 from processors.errors import EEGError
 from processors.io import content_id, read_edf_header, read_recording
-from processors.types import PatientIdentity
 
 #: Bytes read from the request at a time.
 CHUNK_BYTES = 1024 * 1024
@@ -149,10 +148,12 @@ async def store_upload(
         is deleted.
     """
     file_id = str(uuid.uuid4())
-    key = raw_key(file_id, object_name(received.filename))
     identity = await run_in_threadpool(scrub_edf_header, received.path)
+    # File names often carry the patient's name: stored without the header's identifiers.
+    filename = scrub_text(received.filename, identity)
+    key = raw_key(file_id, object_name(filename))
     sealed = seal_identity(identity, file_id, phi_keys)
-    patient_ref = _reference_of(identity.patient, patient_ref_key)
+    patient_ref = patient_ref_of(identity.patient, patient_ref_key)
     # The recording id is the stored (scrubbed) content's, as the worker will compute it.
     recording_id = await run_in_threadpool(content_id, received.path)
     stored_sha256 = await run_in_threadpool(_sha256_of, received.path)
@@ -162,7 +163,7 @@ async def store_upload(
             await register_upload(
                 conn,
                 file_id=file_id,
-                filename=received.filename,
+                filename=filename,
                 object_key=key,
                 sha256=stored_sha256,
                 size_bytes=received.path.stat().st_size,
@@ -185,16 +186,6 @@ async def store_upload(
         await run_in_threadpool(store.delete, key)
         raise
     return file_id
-
-
-def _reference_of(patient: PatientIdentity, key: bytes) -> str | None:
-    """The keyed reference of the patient (code, else name and birth date); None when the
-    header names nobody."""
-    if patient.patient_code not in (None, "", "X"):
-        return patient_reference(patient.patient_code, key)
-    if patient.name not in (None, "", "X"):
-        return patient_reference(f"{patient.name} {patient.birthdate or ''}", key)
-    return None
 
 
 def _sha256_of(path: Path) -> str:

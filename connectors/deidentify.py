@@ -112,6 +112,14 @@ def blank_identifiers(data: bytes, patterns: list[re.Pattern[bytes]]) -> bytes:
     return data
 
 
+def scrub_text(text: str, identity: HeaderIdentity) -> str:
+    """``text`` (a file name, a free-text note) with the identity's identifiers blanked to
+    ``X``, e.g. ``Doe_John_EEG.edf`` -> ``XXX_XXXX_EEG.edf``: for what is stored beside the
+    file but is not in it."""
+    scrubbed = blank_identifiers(text.encode("utf-8"), identifier_patterns(identity))
+    return scrubbed.decode("utf-8", errors="replace")
+
+
 def _identifier_words(identity: HeaderIdentity) -> set[str]:
     patient: PatientIdentity = identity.patient
     values = [patient.patient_code, patient.name, patient.hospital_code, patient.technician]

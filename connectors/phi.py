@@ -11,7 +11,8 @@ has a random 96-bit nonce of its own; the associated data binds it to its file i
 copied to another file, or a changed byte anywhere, does not open (the GCM tag fails).
 Keys live in ``BRRR_PHI_KEYS`` (``id:base64,...``, 32 bytes each) and new identities are
 sealed under ``BRRR_PHI_ACTIVE_KEY``: to rotate, add a key and make it active, keep the old
-ones until :func:`connectors.db.identities.reseal_identities` has moved every row.
+ones until ``brrr phi reseal`` (:func:`connectors.db.identities.reseal_identities`) has
+moved every row.
 
 Nothing here logs an identifier; errors name keys and files, never a patient.
 """
@@ -30,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from connectors.db.jobs import patient_reference
 from connectors.settings import Settings
 from processors.types import PatientIdentity
 
@@ -185,6 +187,15 @@ def open_identity(
             "the key under that id was replaced"
         ) from None
     return _decode(plaintext)
+
+
+def patient_ref_of(patient: PatientIdentity, key: bytes) -> str | None:
+    """The patient's opaque reference (``recordings.patient_ref``, ``uploaded_files
+    .patient_ref``): the keyed HMAC (:func:`connectors.db.jobs.patient_reference`, key
+    ``settings.patient_ref_key.encode()``) of the patient code, or of name and birth date when the
+    header has no code; None when the header names nobody."""
+    identifier = patient.patient_code or " ".join(v for v in (patient.name, patient.birthdate) if v)
+    return patient_reference(identifier, key) if identifier else None
 
 
 def _associated_data(file_id: str | uuid.UUID, key_id: str) -> bytes:

@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     # each 32 random bytes (`python -c 'import os,base64; print(base64.b64encode(
     # os.urandom(32)).decode())'`). New identities are sealed under phi_active_key; a stored
     # one opens under the key its row names. To rotate: add a key, make it active, keep the
-    # old ones until connectors.db.identities.reseal_identities has moved every row.
+    # old ones until `brrr phi reseal` has moved every row.
     phi_keys: SecretStr = SecretStr(DEV_PHI_KEYS)
     phi_active_key: str = DEV_PHI_ACTIVE_KEY
 

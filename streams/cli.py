@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from streams.phi_cli import phi
 from streams.users_cli import users
 
 
@@ -582,6 +583,7 @@ def demo(out_dir: Path | None) -> None:
 
 
 main.add_command(users)
+main.add_command(phi)
 
 if __name__ == "__main__":
     main()

@@ -79,16 +79,10 @@ def _read_password(from_stdin: bool) -> str:
 
 async def _create(postgres_url: str, name: str, password_hash: str, role: str) -> User:
     """Migrate the database if needed, then add the user (committed)."""
-    import psycopg
-
-    from connectors.db import unavailable
+    from connectors.db import connect
     from connectors.db.migrate import migrate
     from connectors.db.users import create_user
 
     await asyncio.to_thread(migrate, postgres_url)
-    try:
-        conn = await psycopg.AsyncConnection.connect(postgres_url, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        raise unavailable(postgres_url, exc) from None
-    async with conn:
+    async with await connect(postgres_url) as conn:
         return await create_user(conn, name=name, password_hash=password_hash, role=role)

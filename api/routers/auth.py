@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api.dependencies import ConnDep, SettingsDep
 from api.errors import ApiError, ErrorAnswer
 from api.security import TOKEN_URL, CurrentUserDep, Unauthorized, issue_token
-from connectors.db.users import credentials_by_name
+from connectors.db.users import NAME_RE, credentials_by_name
 from connectors.passwords import verify_password
 from connectors.rate_limit import LoginRateLimiter
 
@@ -76,7 +76,9 @@ async def token(
     attempt = await run_in_threadpool(limiter.begin, form.username)
     if not attempt.allowed:
         raise TooManyAttempts(attempt.retry_after_s)
-    credentials = await credentials_by_name(conn, form.username)
+    # A name no user can have (NUL bytes, spaces...) is not looked up: it is wrong alike.
+    known_form = NAME_RE.fullmatch(form.username) is not None
+    credentials = await credentials_by_name(conn, form.username) if known_form else None
     stored_hash = credentials.password_hash if credentials else None
     if not await run_in_threadpool(verify_password, form.password, stored_hash):
         raise Unauthorized(

@@ -7,15 +7,15 @@ Another user's file answers 404 exactly as a file that does not exist. The answe
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from api.dependencies import ConnDep
 from api.errors import ApiError, ErrorAnswer, NotFound
+from api.routers.eeg import unknown_file
 from api.security import CurrentUserDep
 from connectors.db.identities import owned_identity
+from connectors.db.requests import is_uuid
 from connectors.phi import KeyRing, PhiDecryptionError, open_identity
 
 router = APIRouter(prefix="/api/v1/eeg/files", tags=["patient"])
@@ -45,15 +45,12 @@ class PatientAnswer(BaseModel):
     },
 )
 async def file_patient(
-    file_id: uuid.UUID, user: CurrentUserDep, conn: ConnDep, request: Request, response: Response
+    file_id: str, user: CurrentUserDep, conn: ConnDep, request: Request, response: Response
 ) -> PatientAnswer:
     """The patient identifiers of one of the user's files, decrypted."""
-    owned = await owned_identity(conn, file_id, user.user_id)
+    owned = await owned_identity(conn, file_id, user.user_id) if is_uuid(file_id) else None
     if owned is None:
-        raise NotFound(
-            "file_not_found",
-            f"no file {file_id}: check the id (it is the file_id the upload answered)",
-        )
+        raise unknown_file(file_id)
     if owned.sealed is None:
         raise NotFound(
             "patient_identity_not_found",
@@ -66,7 +63,7 @@ async def file_patient(
         raise ApiError(500, "patient_identity_unreadable", str(exc)) from None
     response.headers["Cache-Control"] = "no-store"
     return PatientAnswer(
-        file_id=str(file_id),
+        file_id=str(owned.file_id),
         **vars(identity.patient),
         patient_field=identity.patient_field,
         recording_field=identity.recording_field,

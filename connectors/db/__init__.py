@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
 
 
 class DatabaseError(Exception):
@@ -39,3 +43,14 @@ def unavailable(url: str, exc: Exception) -> DatabaseUnavailableError:
         f"PostgreSQL at {redact_url(url)} does not answer ({first_line}); start the local "
         "stack with `brrr stack up`, or set BRRR_POSTGRES_URL to a running server"
     )
+
+
+async def connect(url: str) -> AsyncConnection:
+    """An async connection to ``url`` (not autocommit), or :class:`DatabaseUnavailableError`
+    saying what to do."""
+    import psycopg
+
+    try:
+        return await psycopg.AsyncConnection.connect(url, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise unavailable(url, exc) from None

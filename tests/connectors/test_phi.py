@@ -5,7 +5,6 @@ production with development keys."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import logging
 import os
 import shutil
@@ -13,12 +12,11 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-import edfio
 import numpy as np
 import pytest
 
 from api.app import create_app
-from connectors.deidentify import identifier_patterns, scrub_edf_header
+from connectors.deidentify import identifier_patterns, scrub_edf_header, scrub_text
 from connectors.phi import (
     HeaderIdentity,
     KeyRing,
@@ -26,6 +24,7 @@ from connectors.phi import (
     PhiKeyError,
     UnknownPhiKey,
     open_identity,
+    patient_ref_of,
     seal_identity,
 )
 from connectors.settings import (
@@ -36,10 +35,14 @@ from connectors.settings import (
 )
 from processors.io import read_edf_header, read_recording
 from processors.types import PatientIdentity
+from tests.phi_files import (
+    NAME,
+    SECRET_WORDS,
+    readable_identifiers,
+    write_identified_edf,
+)
 
 FILE_ID = uuid.UUID("0f0e0d0c-0b0a-4908-8706-050403020100")
-NAME = "Zebulon Quixote"
-SECRET_WORDS = ["zebulon", "quixote", "MRN-778899", "ADM-STMARY", "TechWanda", "1970-03-01"]
 IDENTITY = HeaderIdentity(
     patient=PatientIdentity(
         patient_code="MRN-778899", name=NAME, birthdate="01-MAR-1970", sex="M",
@@ -102,6 +105,17 @@ def test_tampered_moved_or_relabelled_identities_do_not_open() -> None:
         open_identity(replace(sealed, scheme="rot13/v1"), FILE_ID, ring)
 
 
+def test_patient_reference_of_the_code_else_the_name_and_birth_date() -> None:
+    key = b"deployment-patient-ref-key-0123"
+    ref = patient_ref_of(IDENTITY.patient, key)
+    assert ref is not None and len(ref) == 64 and "MRN" not in ref
+    assert ref == patient_ref_of(PatientIdentity(patient_code="mrn-778899"), key)
+    assert ref != patient_ref_of(IDENTITY.patient, b"another-patient-ref-key-0123")
+    by_name = patient_ref_of(PatientIdentity(name=NAME, birthdate="01-MAR-1970"), key)
+    assert by_name not in (None, ref)
+    assert patient_ref_of(PatientIdentity(), key) is None
+
+
 def test_key_ring_errors_say_what_to_fix() -> None:
     good = _key()
     cases = {
@@ -122,48 +136,11 @@ def test_key_ring_errors_say_what_to_fix() -> None:
 # --- scrubbing ------------------------------------------------------------------------------
 
 
-def _write_identified_edf(path: Path) -> np.ndarray:
-    """An EDF+ file naming Zebulon Quixote in its header, a transducer field and annotations."""
-    rng = np.random.default_rng(3)
-    data_uv = rng.normal(0.0, 20.0, (3, 256 * 12))
-    signals = [
-        edfio.EdfSignal(
-            row, 256.0, label=label, physical_dimension="uV", physical_range=(-500.0, 500.0),
-            transducer_type="Quixote lab AgAgCl" if label == "Cz" else "AgAgCl electrode",
-        )
-        for label, row in zip(["Fp1", "Cz", "O2"], data_uv, strict=True)
-    ]  # fmt: skip
-    edfio.Edf(
-        signals,
-        patient=edfio.Patient(
-            code="MRN-778899", sex="M", birthdate=dt.date(1970, 3, 1), name="Zebulon_Quixote"
-        ),
-        recording=edfio.Recording(
-            startdate=dt.date(2024, 5, 6),
-            hospital_administration_code="ADM-STMARY",
-            investigator_technician_code="TechWanda",
-            equipment_code="AmpX",
-        ),
-        starttime=dt.time(8, 30, 0),
-        annotations=[
-            edfio.EdfAnnotation(1.5, None, "Zebulon QUIXOTE awake, eyes closed"),
-            edfio.EdfAnnotation(4.0, 2.0, "seizure"),
-            edfio.EdfAnnotation(7.25, None, "born 1970-03-01, MRN-778899"),
-        ],
-    ).write(path)
-    return data_uv
-
-
-def _readable(data: bytes) -> list[str]:
-    lowered = data.lower()
-    return [w for w in SECRET_WORDS if w.lower().encode() in lowered]
-
-
 def test_scrub_blanks_header_signal_fields_and_annotations(tmp_path: Path) -> None:
     path = tmp_path / "patient.edf"
-    data_uv = _write_identified_edf(path)
+    data_uv = write_identified_edf(path)
     before = read_recording(path)
-    assert _readable(path.read_bytes()) == SECRET_WORDS
+    assert readable_identifiers(path.read_bytes()) == SECRET_WORDS
     size = path.stat().st_size
 
     identity = scrub_edf_header(path)
@@ -173,7 +150,7 @@ def test_scrub_blanks_header_signal_fields_and_annotations(tmp_path: Path) -> No
     assert "Zebulon_Quixote" in identity.patient_field
     assert "ADM-STMARY" in identity.recording_field
     raw = path.read_bytes()
-    assert _readable(raw) == [] and path.stat().st_size == size
+    assert readable_identifiers(raw) == [] and path.stat().st_size == size
     header = read_edf_header(path)
     assert header.patient_field == "X X X X"
     assert header.recording_field == "Startdate 06-MAY-2024 X X X"  # the date is kept
@@ -199,6 +176,13 @@ def test_scrub_bdf_in_place(real_data_dir: Path, tmp_path: Path) -> None:
     after = read_recording(path)
     assert after.ch_names == before.ch_names
     np.testing.assert_array_equal(after.raw.get_data(), before.raw.get_data())
+
+
+def test_scrub_text_blanks_identifiers_in_a_file_name() -> None:
+    assert scrub_text("Quixote_Zebulon_MRN-778899_eeg.edf", IDENTITY) == (
+        "XXXXXXX_XXXXXXX_XXXXXXXXXX_eeg.edf"
+    )
+    assert scrub_text("routine.edf", IDENTITY) == "routine.edf"
 
 
 def test_plain_edf_patient_field_is_searched_word_by_word() -> None:

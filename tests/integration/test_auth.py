@@ -84,7 +84,8 @@ async def test_token_issued_and_used(client: httpx.AsyncClient, login: Login) ->
 async def test_wrong_password_and_unknown_user_are_401(
     client: httpx.AsyncClient, login: Login
 ) -> None:
-    for name, password in ((login.user.name, WRONG), ("nobody-" + "x" * 8, PASSWORD)):
+    unknown = ("nobody-" + "x" * 8, PASSWORD)
+    for name, password in ((login.user.name, WRONG), unknown, ("nul\x00byte", PASSWORD)):
         r = await request_token(client, name, password)
         assert r.status_code == 401
         assert r.json()["error"] == "unauthorized"

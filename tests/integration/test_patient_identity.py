@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -25,6 +28,7 @@ from tests.integration.api_client import Login, bearer_of, new_user
 from tests.integration.api_client import app_client as _client
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 session_loop = pytest.mark.asyncio(loop_scope="session")
 
 IDENTITY = HeaderIdentity(
@@ -115,6 +119,10 @@ async def test_owner_reads_the_identity_others_get_404(
         "message"
     ].replace(str(unknown_id), "ID")
 
+    odd = await client.get(
+        "/api/v1/eeg/files/file-1234/patient", headers=await bearer_of(client, owner)
+    )
+    assert odd.status_code == 404 and odd.json()["error"] == "file_not_found"
     assert (await client.get(url)).status_code == 401
     none = await client.get(
         f"/api/v1/eeg/files/{bare_id}/patient", headers=await bearer_of(client, owner)
@@ -149,14 +157,20 @@ async def test_identity_and_file_row_are_stored_together_or_not_at_all(
                 await store_identity(conn, file_id, seal_identity(IDENTITY, file_id, _ring(OLD)))
 
 
+async def _files_sealed_under(settings: Settings, key_id: str, n: int) -> list[uuid.UUID]:
+    """``n`` files of a new user, their identities sealed under ``key_id`` (committed)."""
+    owner = await new_user(settings.postgres_url)
+    async with await psycopg.AsyncConnection.connect(settings.postgres_url) as conn:
+        return [
+            await _register_file(conn, owner.user.user_id, IDENTITY, _ring(key_id))
+            for _ in range(n)
+        ]
+
+
 @session_loop
 async def test_reseal_moves_rows_to_the_active_key(phi_settings: Settings) -> None:
-    owner = await new_user(phi_settings.postgres_url)
+    file_ids = await _files_sealed_under(phi_settings, OLD, 3)
     async with await psycopg.AsyncConnection.connect(phi_settings.postgres_url) as conn:
-        file_ids = [
-            await _register_file(conn, owner.user.user_id, IDENTITY, _ring(OLD)) for _ in range(3)
-        ]
-        await conn.commit()
         assert await reseal_identities(conn, _ring(NEW), limit=2) == 2
         assert await reseal_identities(conn, _ring(NEW)) >= 1
         assert await reseal_identities(conn, _ring(NEW)) == 0
@@ -166,3 +180,35 @@ async def test_reseal_moves_rows_to_the_active_key(phi_settings: Settings) -> No
             sealed = await sealed_identity(conn, file_id)
             assert sealed is not None and sealed.key_id == NEW
             assert open_identity(sealed, file_id, only_new) == IDENTITY
+
+
+def _brrr_phi_reseal(active: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "BRRR_PHI_KEYS": ",".join(f"{k}:{v}" for k, v in KEYS.items()),
+        "BRRR_PHI_ACTIVE_KEY": active,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", "phi", "reseal", "--batch", "2"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@session_loop
+async def test_brrr_phi_reseal(phi_settings: Settings) -> None:
+    file_ids = await _files_sealed_under(phi_settings, NEW, 3)
+    done = _brrr_phi_reseal(OLD)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[1]) >= 3 and f"under key {OLD}" in done.stdout
+    async with await psycopg.AsyncConnection.connect(phi_settings.postgres_url) as conn:
+        for file_id in file_ids:
+            sealed = await sealed_identity(conn, file_id)
+            assert sealed is not None and sealed.key_id == OLD
+    assert "resealed 0 " in _brrr_phi_reseal(OLD).stdout
+    refused = _brrr_phi_reseal("nowhere")
+    assert refused.returncode == 1 and "BRRR_PHI_ACTIVE_KEY is 'nowhere'" in refused.stderr
