@@ -206,6 +206,6 @@ class Finisher:
             recording=recording,
             document=document,
             result_record=record,
-            detections=detection_records(result, job_id=job.job_id),
-            windows=window_result_records(result, job_id=job.job_id),
+            detections=detection_records(document, job_id=job.job_id),
+            windows=window_result_records(result, document, job_id=job.job_id),
         )

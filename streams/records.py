@@ -1,6 +1,8 @@
 """From an analysis to the Avro records that cross ``eeg.results`` and ``eeg.detections``.
 
-The records' shape is the Avro schema's (``schemas/``); these functions only fill them in.
+The records' shape is the Avro schema's (``schemas/``); these functions only fill them in,
+reading the analysis's result document (``schemas.document``), whose fields are all present:
+nothing here supplies a value the analysis did not give.
 """
 
 from __future__ import annotations
@@ -16,20 +18,23 @@ from schemas.records import Detection as DetectionRecord
 from schemas.records import ResultStatus
 from schemas.records import WindowResult as WindowResultRecord
 
-_DEFAULT_START = datetime(1970, 1, 1, tzinfo=UTC)
+#: Where the wall-clock times of a recording without a start time (built from an array, no
+#: header) are counted from: the Unix epoch, which no real recording has, so a reader can
+#: tell that the absolute times are unknown (onsets in seconds stay exact).
+UNKNOWN_START = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def detection_records(result: AnalysisResult, *, job_id: str) -> list[DetectionRecord]:
-    """One ``Detection`` per event of the analysis (none when events were not run)."""
-    events = (result.stages["event_detection"].result or {}).get("events", [])
-    start = _recording_start(result)
+def detection_records(document: dict[str, Any], *, job_id: str) -> list[DetectionRecord]:
+    """One ``Detection`` per event of the result document (none when events did not run)."""
+    events = document["event_detection"]["events"] or []
+    start = _recording_start(document)
     return [
         DetectionRecord(
             job_id=job_id,
-            recording_id=result.recording_id,
+            recording_id=document["recording_id"],
             event_id=detection_event_id(job_id, e["type"], e["onset_s"], e["channels"]),
             event_type=e["type"],
-            subtype=e.get("subtype"),
+            subtype=e["subtype"],
             onset_s=float(e["onset_s"]),
             duration_s=float(e["duration_s"]),
             start_time=start + timedelta(seconds=float(e["onset_s"])),
@@ -87,9 +92,9 @@ def result_record(
     )
 
 
-def _recording_start(result: AnalysisResult) -> datetime:
-    start = result.recording.get("start_time")
-    return datetime.fromisoformat(start) if start else _DEFAULT_START
+def _recording_start(document: dict[str, Any]) -> datetime:
+    start = document["recording"]["start_time"]
+    return UNKNOWN_START if start is None else datetime.fromisoformat(start)
 
 
 def _json_default(value: Any) -> Any:
@@ -100,18 +105,21 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def window_result_records(result: AnalysisResult, *, job_id: str) -> list[WindowResultRecord]:
+def window_result_records(
+    result: AnalysisResult, document: dict[str, Any], *, job_id: str
+) -> list[WindowResultRecord]:
     """One ``WindowResult`` per analysis window: its final abnormality score, and its
     quality (0 for an artifact window, else the share of channels that are not bad)."""
     windows = result.windows
     if windows is None:
         return []
-    qc = result.stages["quality_report"].result or {}
-    artifacts = {int(w["index"]) for w in qc.get("artifact_windows", [])}
-    bad = list(qc.get("bad_channels", []))
+    qc = document["quality_report"]
+    # A report degraded by a failure inside quality control lists no artifact windows.
+    artifacts = {int(w["index"]) for w in qc.get("artifact_windows") or []}
+    bad = list(qc["bad_channels"] or [])
     good_share = 1.0 - len(bad) / max(1, len(windows.ch_names))
     scores = result.window_scores
-    start = _recording_start(result)
+    start = _recording_start(document)
     return [
         WindowResultRecord(
             job_id=job_id,
