@@ -86,6 +86,8 @@ class ModelCache:
         (at most once per ``model_retry_s`` after a failure)."""
         if self.settings.model_checkpoint_path is None and not self.settings.allow_random_weights:
             return "not_configured", None
+        if self._base is not None:  # loaded: nothing to try (and nothing to bind)
+            return "ready", None
         options = self.options_for(STANDARD_1020_19, "screening")
         if self._base is not None:
             return "ready", None
