@@ -85,6 +85,10 @@ class LiveState:
     reported: list[list[Any]] = field(default_factory=list)
     #: the stream's QC thresholds once calibrated (QCThresholds.to_dict), for a restart
     qc_calibration: dict[str, Any] | None = None
+    #: alerts decided but not yet sent, as encoded UrgentAlert records (base64): stored in
+    #: the changelog before they go out, so an alert sent is never decided again after a
+    #: restart, and one decided is sent even if the worker dies first (an outbox)
+    outbox: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -20,6 +20,7 @@ idempotent upserts make a message delivered twice count once.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import socket
@@ -53,7 +54,14 @@ from processors.analyze import AnalysisResult
 from processors.errors import EEGError
 from processors.types import Recording
 from schemas.codec import CodecError, decode, encode
-from schemas.records import AnalysisJob, DeadLetter, EEGSegment, EEGWindow, JobProgress
+from schemas.records import (
+    AnalysisJob,
+    DeadLetter,
+    EEGSegment,
+    EEGWindow,
+    JobProgress,
+    UrgentAlert,
+)
 from schemas.records import WindowFeatures as WindowFeaturesRecord
 from streams.finish import FinishedJob, Finisher, JobWindows
 from streams.jobs import PRIORITY_ORDER, JobFeeder
@@ -295,9 +303,17 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
                 segments_partition=record["segments_partition"],
             )
         )
+        if state.outbox:  # decided before a restart, maybe not sent: send them now
+            await send_outbox(state)
+            live_table[state.recording_id] = state.to_json()
         if record["end_of_recording"]:
+            stopped = record["n_windows_total"] is not None
+            if not stopped and state.last_index >= record["window_index"]:
+                # A silence marker is queued behind the windows not yet analysed (a worker
+                # catching up after a restart): windows came after it, the device is alive.
+                log.info("live recording %s: heard again, not closed", state.recording_id)
+                return
             if stored is not None:  # the device was silent too long (or said it stopped)
-                stopped = record["n_windows_total"] is not None
                 await close_live(state, "device stopped" if stopped else "device silent")
             return
         if not state.observe(record):
@@ -314,8 +330,22 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             found = findings(state, events, context[1] - context[0])
             for detection in new_detections(state, events, context):
                 await send(detections, "Detection", state.recording_id, detection)
-        for alert in update_episodes(state, found, record["window_index"]):
-            await send(alerts, "UrgentAlert", state.recording_id, alert)
+        decided = update_episodes(state, found, record["window_index"])
+        if decided:
+            state.outbox += [outbox_entry(alert) for alert in decided]
+            live_table[state.recording_id] = state.to_json()
+            # The episodes are in the changelog before their alerts are out: a worker
+            # killed after sending them restarts knowing them, and does not alert again.
+            await app.producer.flush()
+        await send_outbox(state)
+        live_table[state.recording_id] = state.to_json()
+
+    async def send_outbox(state: LiveState) -> None:
+        """Send the alerts decided for this recording (again, after a restart: same ids)."""
+        for entry in state.outbox:
+            payload = base64.b64decode(entry)
+            await alerts.send(key=state.recording_id.encode(), value=payload)
+            alert = decode("UrgentAlert", payload)
             log.warning(
                 "ALERT %s %s on %s (device %s) at %.1f s, confidence %.2f",
                 alert["status"],
@@ -325,9 +355,10 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
                 alert["onset_s"],
                 alert["confidence"],
             )
-        live_table[state.recording_id] = state.to_json()
+        state.outbox = []
 
     async def close_live(state: LiveState, reason: str) -> None:
+        await send_outbox(state)
         for alert in close_episodes(state):  # open episodes end with the recording
             await send(alerts, "UrgentAlert", state.recording_id, alert)
         summary = live_summary(state, reason=reason)
@@ -537,6 +568,11 @@ async def _origin_of(pool: AsyncConnectionPool, job_id: str) -> JobOrigin:
     if row is None:  # the feeder registers every job before its first segment
         raise LookupError(f"job {job_id} is not in analysis_jobs")
     return JobOrigin(row[0], row[1], dict(row[2] or {}))
+
+
+def outbox_entry(alert: UrgentAlert) -> str:
+    """An alert as the live state's outbox keeps it (encoded, base64)."""
+    return base64.b64encode(encode("UrgentAlert", dict(alert))).decode()
 
 
 def render_report(recording: Recording, result: AnalysisResult) -> bytes:
