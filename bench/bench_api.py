@@ -172,7 +172,9 @@ async def _create_users(postgres_url: str, n: int, prefix: str) -> list[uuid.UUI
     return [u.user_id for u in users]
 
 
-def make_tokens(settings: Any, n: int, prefix: str, expiry_s: int) -> list[str]:
+def make_users(
+    settings: Any, n: int, prefix: str, expiry_s: int
+) -> tuple[list[uuid.UUID], list[str]]:
     """``n`` new users (who cannot log in) named ``PREFIX-NNN``, and a token of each.
 
     Parameters
@@ -185,12 +187,29 @@ def make_tokens(settings: Any, n: int, prefix: str, expiry_s: int) -> list[str]:
         Their names' start, unique to this run.
     expiry_s : int
         Lifetime of the tokens, seconds: longer than the benchmark.
+
+    Returns
+    -------
+    tuple of list
+        The users' ids and their tokens.
     """
     from api.security import issue_token
 
     user_ids = asyncio.run(_create_users(settings.postgres_url, n, prefix))
     secret = settings.jwt_secret.get_secret_value()
-    return [issue_token(user_id, secret, expiry_s).token for user_id in user_ids]
+    return user_ids, [issue_token(user_id, secret, expiry_s).token for user_id in user_ids]
+
+
+def job_counts(postgres_url: str, user_ids: list[uuid.UUID]) -> dict[str, int]:
+    """How many of these users' jobs are in each status."""
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute(
+            "SELECT status, count(*) FROM analysis_jobs WHERE owner_id = ANY(%s) GROUP BY status",
+            (user_ids,),
+        ).fetchall()
+    return {status: count for status, count in rows}
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -392,6 +411,7 @@ def print_table(figures: dict[str, Any]) -> None:
         key = f"{method} {name}"
         print(_latency_row(key, load["endpoints"].get(key), check=True))
     print(_latency_row("all", load["endpoints"].get("all"), check=False))
+    print(f"jobs of the load by status when it ended: {load['jobs_by_status']}")
     for failure in load["failures"][:5]:
         print(f"  failed {failure['count']}x {failure['request']}: {failure['error'][:100]}")
     memory = figures["memory"]
@@ -471,15 +491,17 @@ def run(args: argparse.Namespace, tmp_dir: Path) -> dict[str, Any]:
         memory = None
         if args.cycles:
             print(f"memory run: {args.cycles} cycles", flush=True)
-            (token,) = make_tokens(settings, 1, f"bench-api-{run_id}-mem", expiry_s)
+            _, (token,) = make_users(settings, 1, f"bench-api-{run_id}-mem", expiry_s)
             memory = memory_run(base_url, token, paths[0], args.cycles, args.first, [api, worker])
         print(f"latency run: {args.users} users, {args.run_time} s", flush=True)
-        tokens = make_tokens(settings, args.users, f"bench-api-{run_id}-load", expiry_s)
+        user_ids, tokens = make_users(settings, args.users, f"bench-api-{run_id}-load", expiry_s)
         plan_path = tmp_dir / "plan.json"
         prepare_plan(base_url, tokens, paths[: args.files], plan_path)
         load = run_locust(base_url, plan_path, args, tmp_dir)
         api.check_alive()
         rss_after_load = {s.name: s.rss_mb() for s in (api, worker)}
+        # Jobs of the load still queued when it ended: more than the worker ran meanwhile.
+        load["jobs_by_status"] = job_counts(settings.postgres_url, user_ids)
     finally:
         api.stop()
         worker.stop()
