@@ -16,7 +16,8 @@ The memory part runs first, on a worker with nothing queued: the latency part qu
 jobs than the worker can run in its time, and the worker keeps running them while the API
 is measured (as in a clinic, where both share the machine). The stack must be up
 (``brrr stack up``). Figures go to stdout and ``bench/results/api.json``; nothing is
-asserted. Users named ``bench-api-...`` and their jobs are left in PostgreSQL.
+asserted. Users named ``bench-api-...`` and their jobs are left in PostgreSQL, the jobs the
+worker did not finish marked failed.
 
 Usage: ``python bench/bench_api.py [--users 50] [--run-time 60] [--cycles 100] [--first 10]``
 """
@@ -210,6 +211,21 @@ def job_counts(postgres_url: str, user_ids: list[uuid.UUID]) -> dict[str, int]:
             (user_ids,),
         ).fetchall()
     return {status: count for status, count in rows}
+
+
+def fail_unfinished(postgres_url: str, user_ids: list[uuid.UUID]) -> int:
+    """Fail these users' queued and processing jobs once the bench's worker is stopped;
+    how many. A job left ``processing`` would be claimed as stalled, and run, by a worker of
+    another namespace (:func:`connectors.db.jobs.claim_stalled_jobs` does not look at it)."""
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        cur = conn.execute(
+            "UPDATE analysis_jobs SET status = 'failed', error = %s, completed_at = now(),"
+            " updated_at = now() WHERE owner_id = ANY(%s) AND status IN ('queued', 'processing')",
+            ("the benchmark (brrr bench api) ended before its worker ran this job", user_ids),
+        )
+        return cur.rowcount
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -481,6 +497,7 @@ def run(args: argparse.Namespace, tmp_dir: Path) -> dict[str, Any]:
         "PYTHONPATH": str(REPO),
     }
     print(f"namespace {namespace}, API on {base_url}, logs in {tmp_dir}", flush=True)
+    bench_users: list[uuid.UUID] = []
     worker = start_service("worker", ["worker"], env, tmp_dir)
     api = start_service("api", ["api", "--port", str(port)], env, tmp_dir)
     try:
@@ -491,10 +508,12 @@ def run(args: argparse.Namespace, tmp_dir: Path) -> dict[str, Any]:
         memory = None
         if args.cycles:
             print(f"memory run: {args.cycles} cycles", flush=True)
-            _, (token,) = make_users(settings, 1, f"bench-api-{run_id}-mem", expiry_s)
+            mem_ids, (token,) = make_users(settings, 1, f"bench-api-{run_id}-mem", expiry_s)
+            bench_users += mem_ids
             memory = memory_run(base_url, token, paths[0], args.cycles, args.first, [api, worker])
         print(f"latency run: {args.users} users, {args.run_time} s", flush=True)
         user_ids, tokens = make_users(settings, args.users, f"bench-api-{run_id}-load", expiry_s)
+        bench_users += user_ids
         plan_path = tmp_dir / "plan.json"
         prepare_plan(base_url, tokens, paths[: args.files], plan_path)
         load = run_locust(base_url, plan_path, args, tmp_dir)
@@ -505,6 +524,8 @@ def run(args: argparse.Namespace, tmp_dir: Path) -> dict[str, Any]:
     finally:
         api.stop()
         worker.stop()
+        if bench_users:
+            print(f"{fail_unfinished(settings.postgres_url, bench_users)} unfinished jobs failed")
     load.update(users=args.users, run_time_s=args.run_time, wait_s=args.wait)
     return {
         "namespace": namespace,
