@@ -207,6 +207,13 @@ def bench_streams(args: tuple[str, ...]) -> None:
     _run_bench_script("streams", args)
 
 
+@bench.command("api", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_api(args: tuple[str, ...]) -> None:
+    """REST API under a clinic's load (locust): p50/p95/p99; API and worker memory."""
+    _run_bench_script("api", args)
+
+
 @main.group()
 def probe() -> None:
     """The abnormality probe: a linear classifier on EEGPT features."""
