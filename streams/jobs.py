@@ -227,7 +227,11 @@ class JobFeeder:
                     batch_id=job.get("batch_id"),
                 )
                 return await begin_attempt(
-                    conn, job["job_id"], max_retries=self.settings.job_max_retries, reason=reason
+                    conn,
+                    job["job_id"],
+                    max_retries=self.settings.job_max_retries,
+                    reason=reason,
+                    namespace=self.settings.kafka_namespace,
                 )
 
         return await self._retrying("PostgreSQL", begin)

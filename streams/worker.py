@@ -494,7 +494,11 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
         """Queue again the jobs whose worker died without another picking them up."""
         try:
             async with connections.pool.connection(timeout=5) as conn:
-                stalled = await claim_stalled_jobs(conn, stalled_for_s=settings.job_stall_timeout_s)
+                stalled = await claim_stalled_jobs(
+                    conn,
+                    stalled_for_s=settings.job_stall_timeout_s,
+                    namespace=settings.kafka_namespace,
+                )
         except (psycopg.Error, TimeoutError) as exc:
             log.error("stalled jobs not checked: PostgreSQL does not answer (%s)", exc)
             return

@@ -211,7 +211,12 @@ class JobAttempt:
 
 
 async def begin_attempt(
-    conn: AsyncConnection, job_id: str, *, max_retries: int, reason: str | None = None
+    conn: AsyncConnection,
+    job_id: str,
+    *,
+    max_retries: int,
+    reason: str | None = None,
+    namespace: str = "",
 ) -> JobAttempt:
     """Start (or restart) a registered job: ``processing``, a retry counted when it was
     already processing (an interrupted attempt), failed past ``max_retries``.
@@ -227,6 +232,9 @@ async def begin_attempt(
     reason : str | None
         Why the previous attempt is being abandoned (stored in ``error`` while retrying, and
         in the failure when the job gives up); None: "interrupted" (the worker stopped).
+    namespace : str
+        The Kafka namespace of the worker running it: only that namespace's workers take
+        the job again when it stalls (:func:`claim_stalled_jobs`).
 
     Raises
     ------
@@ -269,10 +277,10 @@ async def begin_attempt(
                 UPDATE analysis_jobs
                    SET status = 'processing', retry_count = %s,
                        started_at = COALESCE(started_at, now()), updated_at = now(),
-                       error = %s
+                       error = %s, kafka_namespace = %s
                  WHERE job_id = %s
                 """,
-                (attempt, f"retry {attempt}: {why}" if retry else None, job_id),
+                (attempt, f"retry {attempt}: {why}" if retry else None, namespace, job_id),
             )
             action = "run"
     state = await job_state(conn, job_id)
@@ -307,7 +315,7 @@ class StalledJob:
 
 
 async def claim_stalled_jobs(
-    conn: AsyncConnection, *, stalled_for_s: float, limit: int = 20
+    conn: AsyncConnection, *, stalled_for_s: float, namespace: str = "", limit: int = 20
 ) -> list[StalledJob]:
     """Jobs ``processing`` with no update for ``stalled_for_s`` (their worker died and no
     other picked them up), claimed by touching them, so that one worker of many queues
@@ -321,7 +329,7 @@ async def claim_stalled_jobs(
              WHERE j.file_id = f.file_id
                AND j.job_id IN (
                    SELECT job_id FROM analysis_jobs
-                    WHERE status = 'processing'
+                    WHERE status = 'processing' AND kafka_namespace = %s
                       AND updated_at < now() - make_interval(secs => %s)
                     ORDER BY updated_at
                     LIMIT %s
@@ -329,6 +337,6 @@ async def claim_stalled_jobs(
             RETURNING j.job_id::text, j.file_id::text, f.object_key, j.analysis_type,
                       j.batch_id::text, j.priority, j.owner_id::text, j.options
             """,
-            (stalled_for_s, limit),
+            (namespace, stalled_for_s, limit),
         )
         return [StalledJob(**row) for row in await cur.fetchall()]

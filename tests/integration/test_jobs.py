@@ -104,14 +104,18 @@ def test_a_stalled_job_is_claimed_by_one_worker_once_per_stall_period(stack: Set
                 size_bytes=1,
             )
             await create_job(conn, job_id=job_id, analysis_type="quick", file_id=file_id)
-            await begin_attempt(conn, job_id, max_retries=3)
+            namespace = f"it-{job_id[:8]}"
+            await begin_attempt(conn, job_id, max_retries=3, namespace=namespace)
             await conn.execute(
                 "UPDATE analysis_jobs SET updated_at = now() - interval '10 minutes' "
                 "WHERE job_id = %s",
                 (job_id,),
             )
-            first = await claim_stalled_jobs(conn, stalled_for_s=300)
-            second = await claim_stalled_jobs(conn, stalled_for_s=300)
+            # Only the workers of the job's namespace take it again.
+            elsewhere = await claim_stalled_jobs(conn, stalled_for_s=300, namespace="other")
+            assert job_id not in {j.job_id for j in elsewhere}
+            first = await claim_stalled_jobs(conn, stalled_for_s=300, namespace=namespace)
+            second = await claim_stalled_jobs(conn, stalled_for_s=300, namespace=namespace)
             mine = [j.job_id for j in first if j.job_id == job_id]
             assert all(j.object_key.startswith("raw/") for j in first)
             return mine, [j.job_id for j in second if j.job_id == job_id]

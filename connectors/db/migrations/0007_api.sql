@@ -5,7 +5,9 @@ ALTER TABLE analysis_jobs
     ADD COLUMN owner_id  uuid REFERENCES users (user_id) ON DELETE SET NULL,
     ADD COLUMN priority  text NOT NULL DEFAULT 'normal'
                          CHECK (priority IN ('low', 'normal', 'high')),
-    ADD COLUMN options   jsonb NOT NULL DEFAULT '{}';
+    ADD COLUMN options   jsonb NOT NULL DEFAULT '{}',
+    -- the Kafka namespace of the worker that runs it: only its workers requeue it
+    ADD COLUMN kafka_namespace text NOT NULL DEFAULT '';
 CREATE INDEX analysis_jobs_owner_idx ON analysis_jobs (owner_id, created_at);
 
 ALTER TABLE batches
