@@ -51,6 +51,13 @@ MAX_LINK_TOLERANCE_S = 0.3
 NMS_S = 0.2
 INTERVAL_S = (0.25, 5.0)
 LINK_TOLERANCE = 0.25
+#: ACNS 2021: epileptiform discharges averaging more than 2.5 Hz for at least 10 s are an
+#: electrographic seizure, not a periodic pattern
+SEIZURE_RATE_HZ = 2.5
+SEIZURE_MIN_S = 10.0
+#: a chain whose midpoints hold transients alike its own in this share of its cycles reads
+#: every other discharge of a pattern twice as fast
+MAX_HALF_PERIOD_FILL = 0.5
 #: cycles a chain may skip in a row (the share of missed cycles is bounded by _is_regular)
 MAX_MISSED_CYCLES = 2
 MAX_CV = 0.25
@@ -64,15 +71,14 @@ DISCHARGE_SLOPE_RATIO = 1.0
 MAX_DISCHARGE_S = 0.5
 #: discharge-locked amplitude over the activity between discharges (see train_salience)
 MIN_SALIENCE = 5.0
-#: A sustained train (at least this long, at most this fast: faster ones that last 10 s are
-#: seizures, ACNS 2021) may have after-going slow waves that fill the cycle, so that the
+#: A sustained train (at least this long; faster than SEIZURE_RATE_HZ it is a seizure, see
+#: is_seizure_rate) may have after-going slow waves that fill the cycle, so that the
 #: activity between its discharges is not quiet: it is periodic when its discharge-locked
 #: amplitude stands this far above the channel's background over the record
 #: (see train_standout), with at least MIN_SUSTAINED_SALIENCE. Judged against the record
 #: rather than between its own discharges, it needs twice the minimum number of cycles.
 MIN_SUSTAINED_S = 10.0
 MIN_SUSTAINED_CYCLES = 2 * MIN_CYCLES
-MAX_SUSTAINED_HZ = 2.5
 MIN_STANDOUT = 5.0
 MIN_SUSTAINED_SALIENCE = 2.0
 
@@ -287,13 +293,41 @@ def train_standout(
 
 
 def _sustained(train: PeriodicTrain) -> bool:
-    """Long and slow enough to be judged against the record's background (MIN_SUSTAINED_S,
-    MIN_SUSTAINED_CYCLES, MAX_SUSTAINED_HZ)."""
+    """Long enough to be judged against the record's background (MIN_SUSTAINED_S and
+    MIN_SUSTAINED_CYCLES)."""
     span_s = train.discharges[-1].apex_s - train.discharges[0].apex_s
+    return span_s >= MIN_SUSTAINED_S and len(train.discharges) >= MIN_SUSTAINED_CYCLES
+
+
+def half_period_fill(train: PeriodicTrain, others: Sequence[Discharge]) -> float:
+    """Share of the train's one-cycle intervals whose midpoint holds a transient of
+    ``others`` alike the train's (amplitude within a factor 2.5 of its median): near 1, the
+    chain reads every other discharge of a pattern twice as fast."""
+    t = np.array(sorted(d.apex_s for d in others))
+    if t.size == 0:
+        return 0.0
+    amp = {d.apex_s: d.amplitude_uv for d in others}
+    ref = float(np.median([d.amplitude_uv for d in train.discharges]))
+    tol = _link_tolerance_s(train.period_s / 2.0)
+    iv = train.intervals_s
+    single = np.abs(iv / train.period_s - 1.0) < 0.5
+    if not single.any():
+        return 0.0
+    mids = train.apexes_s[:-1][single] + iv[single] / 2.0
+    filled = 0
+    for m in mids:
+        lo, hi = np.searchsorted(t, [m - tol, m + tol])
+        filled += any(ref / 2.5 <= amp[t[k]] <= 2.5 * ref for k in range(lo, hi))
+    return filled / mids.size
+
+
+def is_seizure_rate(event: Event) -> bool:
+    """A periodic train faster than 2.5 Hz lasting at least 10 s: a seizure (ACNS 2021)."""
+    rate = float(event.details.get("frequency_hz", 0.0))
     return (
-        span_s >= MIN_SUSTAINED_S
-        and len(train.discharges) >= MIN_SUSTAINED_CYCLES
-        and 1.0 / train.period_s <= MAX_SUSTAINED_HZ
+        event.type in ("PLED", "GPED")
+        and rate > SEIZURE_RATE_HZ
+        and (event.duration_s >= SEIZURE_MIN_S)
     )
 
 
@@ -374,9 +408,11 @@ def detect_periodic_discharges(
 
     Two looks: trains of transients that stand out from their local background and from
     the activity between them (salience), then sustained trains (10 s and 12 cycles or
-    more, at most 2.5 Hz) of transients measured against the record's background, whose
-    after-going slow waves may fill the cycle: these must stand out from the record's
-    background (:func:`train_standout`).
+    more) of transients measured against the record's background, whose after-going slow
+    waves may fill the cycle: these must stand out from the record's background
+    (:func:`train_standout`) and not read every other discharge of a faster pattern
+    (:func:`half_period_fill`). A train faster than 2.5 Hz lasting 10 s is a seizure
+    (:func:`is_seizure_rate`); :func:`processors.events.detect_events` reports it so.
 
     Parameters
     ----------
@@ -421,7 +457,7 @@ def detect_periodic_discharges(
         return min(sal, 2 * MIN_SALIENCE)
 
     def standing_out(train: PeriodicTrain) -> float:
-        if not _sustained(train):
+        if not _sustained(train) or half_period_fill(train, longer) >= MAX_HALF_PERIOD_FILL:
             return 0.0
         sal = train_salience(y, sfreq_hz, train)
         if sal < MIN_SUSTAINED_SALIENCE or not cerebral(train):
@@ -434,8 +470,8 @@ def detect_periodic_discharges(
         return _strongest_in_reach([d for d in found if not inside_any(d.apex_s, exclude)], NMS_S)
 
     trains = find_trains(candidates(discharges), salient)
-    longer = find_periodic_candidates(x, sfreq_hz, ch_names, ctx, sustained=True)
-    for train in find_trains(candidates(longer), standing_out):
+    longer = candidates(find_periodic_candidates(x, sfreq_hz, ch_names, ctx, sustained=True))
+    for train in find_trains(longer, standing_out):
         # a sustained train replaces the pieces of it the first look found, never more
         pieces = [t for t in trains if _overlap(t, train)]
         if len(train.discharges) > sum(len(t.discharges) for t in pieces):

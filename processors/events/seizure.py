@@ -198,6 +198,52 @@ def detect_seizures(
     return events
 
 
+#: seizures this close (seconds) are one seizure
+JOIN_GAP_S = MAX_GAP_S
+
+
+def periodic_seizure(train: Event) -> Event:
+    """A periodic train faster than 2.5 Hz lasting 10 s or more, as the seizure it is
+    (ACNS 2021: epileptiform discharges averaging more than 2.5 Hz for at least 10 s)."""
+    rate = float(train.details.get("frequency_hz", 0.0))
+    return Event(
+        type="seizure",
+        subtype=None,
+        onset_s=train.onset_s,
+        duration_s=train.duration_s,
+        channels=list(train.channels),
+        confidence=train.confidence,
+        details={
+            "onset_frequency_hz": round(rate, 2),
+            "end_frequency_hz": round(rate, 2),
+            "evolving": False,
+            "discharges_over_2_5_hz": int(train.details.get("n_discharges", 0)),
+        },
+    )
+
+
+def join_seizures(seizures: Sequence[Event], more: Sequence[Event]) -> list[Event]:
+    """Seizures of both lists in time order, those that overlap or lie within
+    :data:`JOIN_GAP_S` of one another joined into one (the first's details, both channels)."""
+    out: list[Event] = []
+    for e in sorted([*seizures, *more], key=lambda e: e.onset_s):
+        if out and e.onset_s <= out[-1].offset_s + JOIN_GAP_S:
+            last = out[-1]
+            end = max(last.offset_s, e.offset_s)
+            out[-1] = Event(
+                type="seizure",
+                subtype=last.subtype,
+                onset_s=last.onset_s,
+                duration_s=end - last.onset_s,
+                channels=sorted(set(last.channels) | set(e.channels)),
+                confidence=max(last.confidence, e.confidence),
+                details={**last.details, "end_frequency_hz": e.details.get("end_frequency_hz")},
+            )
+        else:
+            out.append(e)
+    return out
+
+
 def _median_where(values: np.ndarray, mask: np.ndarray) -> float:
     """Median of the values where ``mask`` is True, 0 when it is True nowhere."""
     return float(np.median(values[mask])) if mask.any() else 0.0
