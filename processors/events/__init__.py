@@ -23,14 +23,14 @@ from processors.events._common import InvalidSignalError, check_signal, rate_per
 from processors.events._types import EVENT_TYPES, Event, EventType
 from processors.events.artifacts import detect_artifacts
 from processors.events.burst_suppression import detect_burst_suppression, suppression_trace
-from processors.events.periodic import detect_periodic_discharges, is_seizure_rate
-from processors.events.screen import DischargeScreen, find_discharge_evidence, screen_discharges
-from processors.events.seizure import (
-    detect_seizures,
-    join_seizures,
-    periodic_seizure,
-    seizure_burden_percent,
+from processors.events.periodic import detect_periodic_discharges
+from processors.events.screen import (
+    DischargeScreen,
+    find_discharge_evidence,
+    screen_discharges,
+    seizures_with_fast_trains,
 )
+from processors.events.seizure import detect_seizures, seizure_burden_percent
 from processors.events.spikes import detect_spikes, prepare_context
 
 __all__ = [
@@ -123,11 +123,8 @@ def detect_events(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str])
     evidence = find_discharge_evidence(
         x, sfreq_hz, ch_names, ctx, artifacts, exclude=seizure_spans + _spans(bursts)
     )
-    # Discharges faster than 2.5 Hz for 10 s or more are a seizure (ACNS 2021), however
-    # regular: such a train joins the seizures it touches.
-    fast = [e for e in evidence.periodic if is_seizure_rate(e)]
-    periodic, isolated = [e for e in evidence.periodic if e not in fast], evidence.isolated
-    seizures = join_seizures(seizures, [periodic_seizure(e) for e in fast])
+    seizures = seizures_with_fast_trains(seizures, evidence)
+    periodic, isolated = evidence.periodic, evidence.isolated
     events = sorted(
         [*seizures, *periodic, *isolated, *bursts, *artifacts], key=lambda e: (e.onset_s, e.type)
     )

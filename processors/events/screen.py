@@ -28,8 +28,12 @@ from processors.events._common import (
 )
 from processors.events._types import Event
 from processors.events.artifacts import detect_artifacts
-from processors.events.periodic import detect_periodic_discharges, find_periodic_candidates
-from processors.events.seizure import detect_seizures
+from processors.events.periodic import (
+    detect_periodic_discharges,
+    find_periodic_candidates,
+    is_seizure_rate,
+)
+from processors.events.seizure import detect_seizures, join_seizures, periodic_seizure
 from processors.events.spikes import (
     SHARP_WAVE_MAX_S,
     Discharge,
@@ -273,6 +277,16 @@ def find_discharge_evidence(
     )
 
 
+def seizures_with_fast_trains(
+    seizures: Sequence[Event], evidence: DischargeEvidence
+) -> list[Event]:
+    """Discharges faster than 2.5 Hz for 10 s or more are a seizure (ACNS 2021), however
+    regular: such trains leave ``evidence.periodic`` and join the seizures they touch."""
+    fast = [e for e in evidence.periodic if is_seizure_rate(e)]
+    evidence.periodic = [e for e in evidence.periodic if e not in fast]
+    return join_seizures(seizures, [periodic_seizure(e) for e in fast])
+
+
 def screen_discharges(
     data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]
 ) -> DischargeScreen:
@@ -298,7 +312,10 @@ def screen_discharges(
     ctx = prepare_context(x, sfreq_hz)
     seizures = detect_seizures(x, sfreq_hz, ch_names, filtered=ctx.y)
     artifacts = detect_artifacts(x, sfreq_hz, ch_names, muscle=(ctx.muscle, ctx.muscle_block))
-    evidence = find_discharge_evidence(x, sfreq_hz, ch_names, ctx, artifacts)
+    evidence = find_discharge_evidence(
+        x, sfreq_hz, ch_names, ctx, artifacts, exclude=[(e.onset_s, e.offset_s) for e in seizures]
+    )
+    seizures = seizures_with_fast_trains(seizures, evidence)
     return DischargeScreen(
         n_discharges=len(evidence.isolated),
         periodic_types=[

@@ -198,3 +198,17 @@ def test_discharges_faster_than_2_5_hz_for_10_s_are_a_seizure() -> None:
     assert abs(seizures[0].onset_s - truth.onset_s) < 2.0
     assert seizures[0].offset_s > truth.offset_s - 3.0
     assert not [e for e in report.of_type("PLED", "GPED") if e.onset_s < truth.offset_s + 2]
+
+
+def test_periodic_discharges_under_2_5_hz_are_not_a_seizure_of_their_harmonic() -> None:
+    """GPDs at 1.8 Hz put their largest spectral line at 3.5 Hz: still a GPD, never a
+    seizure (the seizure detector reads the repetition rate, not the harmonic)."""
+    from evaluation.corpus import gpd
+
+    record = gpd(307, 180.0)  # a tuning seed, 1.77 Hz
+    truth = record.truth[0]
+    report = detect_events(record.data_uv, SFREQ, record.ch_names)
+    assert report.of_type("seizure") == []
+    trains = report.of_type("GPED")
+    assert trains and all(abs(e.details["frequency_hz"] - 1.77) < 0.15 for e in trains)
+    assert min(abs(e.onset_s - truth.onset_s) for e in trains) < 1.0
