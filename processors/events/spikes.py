@@ -19,6 +19,7 @@ Terminology: 2021 Version. J Clin Neurophysiol 38(1):1-29, 2021.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,9 @@ BAND_HZ = (1.0, 35.0)
 #: a block whose background scale is under this is suppressed (a 10 uV peak-to-trough
 #: envelope is about four standard deviations): it is no reference for the record's background
 SUPPRESSED_SD_UV = SUPPRESSION_PP_UV / 4.0
+#: the record's background: this percentile of a channel's local scales, low enough that a
+#: train filling half the record or more does not become the record's background too
+RECORD_BACKGROUND_PERCENTILE = 30.0
 
 
 @dataclass
@@ -65,10 +69,10 @@ class DischargeContext:
     """What every pass of :func:`find_discharges` over one record shares: the band-passed
     signal, its local amplitude and slope scales, dead channels and muscle blocks.
 
-    ``bg_record`` is each channel's background over the whole record (the median of its
-    local scales, suppressed blocks left out): a pattern that lasts tens of seconds (a
-    periodic train) fills the running local background and would otherwise be measured
-    against itself."""
+    ``bg_record`` is each channel's background over the whole record (the quieter part of
+    its local scales, :data:`RECORD_BACKGROUND_PERCENTILE`, suppressed blocks left out): a
+    pattern that lasts tens of seconds (a periodic train) fills the running local background
+    and would otherwise be measured against itself."""
 
     y: np.ndarray
     bg: np.ndarray
@@ -94,11 +98,12 @@ def prepare_context(x: np.ndarray, sfreq_hz: float) -> DischargeContext:
 
 
 def record_background(bg: np.ndarray) -> np.ndarray:
-    """Each channel's median local scale over the blocks that are not suppressed (all of them
-    when every block is)."""
+    """Each channel's :data:`RECORD_BACKGROUND_PERCENTILE` of its local scales over the blocks
+    that are not suppressed (all of them when every block is)."""
     live = np.where(bg >= SUPPRESSED_SD_UV, bg, np.nan)
-    with np.errstate(all="ignore"):
-        out = np.nanmedian(live, axis=1) if np.isfinite(live).any() else np.median(bg, axis=1)
+    with warnings.catch_warnings():  # a channel suppressed throughout: its median instead
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = np.nanpercentile(live, RECORD_BACKGROUND_PERCENTILE, axis=1)
     return np.where(np.isfinite(out), out, np.median(bg, axis=1))
 
 
