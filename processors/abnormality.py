@@ -100,7 +100,7 @@ URGENT_DISCHARGES_PER_MIN: float = 6.0
 MIN_URGENT_SPAN_S: float = 60.0
 #: P(abnormal) the discharge screen gives a record by itself: a periodic pattern, repeated
 #: isolated discharges. Below the urgent threshold: the event stage types them and decides.
-SCREEN_PROBABILITY: dict[str, float] = {"periodic": 0.85, "repeated": 0.75}
+SCREEN_PROBABILITY: dict[str, float] = {"seizure": 0.85, "periodic": 0.85, "repeated": 0.75}
 #: Event types that are urgent whatever the abnormality score (ACNS 2021 terminology).
 URGENT_EVENT_TYPES: frozenset[str] = frozenset({"seizure", "burst_suppression", "PLED", "GPED"})
 #: Events below this confidence do not change the triage.
@@ -649,8 +649,8 @@ def decide_triage(
 
 
 def add_discharge_screen(result: AbnormalityResult, screen: Any | None) -> AbnormalityResult:
-    """The verdict with the discharge screen's evidence: a periodic pattern or repeated
-    discharges make the record abnormal whatever the background says.
+    """The verdict with the discharge screen's evidence: a seizure, a periodic pattern or
+    repeated discharges make the record abnormal whatever the background says.
 
     Parameters
     ----------
@@ -671,6 +671,7 @@ def add_discharge_screen(result: AbnormalityResult, screen: Any | None) -> Abnor
     if not screen.positive:
         return result
     p_screen = max(
+        SCREEN_PROBABILITY["seizure"] if getattr(screen, "seizure", False) else 0.0,
         SCREEN_PROBABILITY["periodic"] if screen.periodic else 0.0,
         SCREEN_PROBABILITY["repeated"] if screen.repeated else 0.0,
     )

@@ -10,9 +10,12 @@ the mark of N2). The indicator:
    alpha and the beta band beside it (so neither an awake alpha burst nor muscle is one),
    not small beside the theta (a seizure's harmonic is) and symmetric between the
    hemispheres (a focal rhythm passing through 11-16 Hz is not), for 0.5-2.5 s;
-2. groups windows into 30 s epochs (AASM scoring epochs) and calls *sleep* each run of
-   consecutive slow epochs in which spindles appear in enough epochs (:func:`sleep_windows`):
-   N3 and REM between N2 epochs belong to the night, a diffuse slowing with one stray
+2. groups windows into 30 s epochs (AASM scoring epochs); a record *sleeps* when spindles
+   appear in enough of its windows (:data:`MIN_SPINDLE_WINDOWS`, in the whole record: a
+   night is cut by awakenings), and in a record that sleeps each run of consecutive slow
+   epochs that holds a spindle is sleep (:func:`sleep_windows`), as is a single slow epoch
+   beside wake (drowsiness, N1, at the transition between wake and sleep): N3 and REM
+   between N2 epochs belong to the night, while a diffuse slowing with one stray
    spindle-like burst does not become sleep.
 
 In the comprehensive analysis YASA's hypnogram says the same per epoch
@@ -55,10 +58,13 @@ RIGHT_CENTRAL: tuple[str, ...] = ("C4", "FC2", "CP2")
 #: the weaker side's sigma RMS over the stronger's, at least, in a spindle
 SYMMETRY_RATIO: float = 0.6
 EPOCH_S: float = 30.0
-#: a run of slow epochs is sleep when spindles appear in at least this many of its epochs...
-MIN_SPINDLE_EPOCHS: int = 2
-#: ...and in at least this share of them
+#: a record sleeps when spindles appear in at least this many of its windows (one stray
+#: spindle-like burst is not sleep; N2 has several spindles a minute)...
+MIN_SPINDLE_WINDOWS: int = 2
+#: ...and a run of slow epochs is sleep when spindles appear in at least this share of them
 MIN_SPINDLE_EPOCH_SHARE: float = 0.2
+#: in a record that sleeps, a run of slow epochs this short beside wake is drowsiness (N1)
+MAX_DROWSY_EPOCHS: int = 1
 #: sleep stages whose slowing is normal
 SLEEP_STAGES: frozenset[str] = frozenset({"N1", "N2", "N3", "R"})
 
@@ -128,7 +134,7 @@ def _epochs_of(batch: WindowBatch) -> np.ndarray:
 
 
 def sleep_windows(batch: WindowBatch, slow: np.ndarray) -> np.ndarray:
-    """Windows that lie in sleep, from spindles and the run of slow epochs around them.
+    """Windows that lie in sleep, from spindles and the runs of slow epochs around them.
 
     Parameters
     ----------
@@ -139,13 +145,14 @@ def sleep_windows(batch: WindowBatch, slow: np.ndarray) -> np.ndarray:
     Returns
     -------
     np.ndarray of bool, shape (n_windows,)
-        True in the slow windows of every run of slow (or spindle) epochs that holds spindles
-        in at least :data:`MIN_SPINDLE_EPOCHS` epochs and :data:`MIN_SPINDLE_EPOCH_SHARE` of
-        them.
+        Nothing unless spindles appear in at least :data:`MIN_SPINDLE_WINDOWS` windows of the
+        record; then True in every run of slow (or spindle) epochs that holds spindles in at
+        least :data:`MIN_SPINDLE_EPOCH_SHARE` of its epochs, and in every run of at most
+        :data:`MAX_DROWSY_EPOCHS` slow epochs that borders an awake (not slow) epoch.
     """
     slow = np.asarray(slow, dtype=bool)
     spindles = spindle_windows(batch)
-    if not spindles.any():
+    if int(spindles.sum()) < MIN_SPINDLE_WINDOWS:
         return np.zeros(batch.n_windows, dtype=bool)
     epoch = _epochs_of(batch)
     ids = np.unique(epoch)
@@ -153,6 +160,20 @@ def sleep_windows(batch: WindowBatch, slow: np.ndarray) -> np.ndarray:
     epoch_spindle = np.array([spindles[epoch == e].any() for e in ids])
     member = epoch_slow | epoch_spindle
     sleeping = np.zeros(ids.size, dtype=bool)
+    for k, end in _runs_of(member, ids):
+        n_epochs = end - k + 1
+        n_spindle = int(epoch_spindle[k : end + 1].sum())
+        beside_wake = (k > 0 and not member[k - 1]) or (end + 1 < ids.size and not member[end + 1])
+        if (n_spindle and n_spindle >= MIN_SPINDLE_EPOCH_SHARE * n_epochs) or (
+            n_epochs <= MAX_DROWSY_EPOCHS and beside_wake
+        ):
+            sleeping[k : end + 1] = True
+    return sleeping[np.searchsorted(ids, epoch)]
+
+
+def _runs_of(member: np.ndarray, ids: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of each run of consecutive member epochs (``ids`` sorted)."""
+    out = []
     k = 0
     while k < ids.size:
         if not member[k]:
@@ -161,11 +182,9 @@ def sleep_windows(batch: WindowBatch, slow: np.ndarray) -> np.ndarray:
         end = k
         while end + 1 < ids.size and member[end + 1] and ids[end + 1] == ids[end] + 1:
             end += 1
-        n_spindle = int(epoch_spindle[k : end + 1].sum())
-        if n_spindle >= MIN_SPINDLE_EPOCHS and n_spindle >= MIN_SPINDLE_EPOCH_SHARE * (end - k + 1):
-            sleeping[k : end + 1] = True
+        out.append((k, end))
         k = end + 1
-    return sleeping[np.searchsorted(ids, epoch)]
+    return out
 
 
 def sleep_windows_from_hypnogram(

@@ -24,7 +24,12 @@ from processors.events._types import EVENT_TYPES, Event, EventType
 from processors.events.artifacts import detect_artifacts
 from processors.events.burst_suppression import detect_burst_suppression, suppression_trace
 from processors.events.periodic import detect_periodic_discharges
-from processors.events.screen import DischargeScreen, find_discharge_evidence, screen_discharges
+from processors.events.screen import (
+    DischargeScreen,
+    find_discharge_evidence,
+    screen_discharges,
+    seizures_with_fast_trains,
+)
 from processors.events.seizure import detect_seizures, seizure_burden_percent
 from processors.events.spikes import detect_spikes, prepare_context
 
@@ -118,6 +123,7 @@ def detect_events(data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str])
     evidence = find_discharge_evidence(
         x, sfreq_hz, ch_names, ctx, artifacts, exclude=seizure_spans + _spans(bursts)
     )
+    seizures = seizures_with_fast_trains(seizures, evidence)
     periodic, isolated = evidence.periodic, evidence.isolated
     events = sorted(
         [*seizures, *periodic, *isolated, *bursts, *artifacts], key=lambda e: (e.onset_s, e.type)

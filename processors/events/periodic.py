@@ -51,6 +51,15 @@ MAX_LINK_TOLERANCE_S = 0.3
 NMS_S = 0.2
 INTERVAL_S = (0.25, 5.0)
 LINK_TOLERANCE = 0.25
+#: ACNS 2021: epileptiform discharges averaging more than 2.5 Hz for at least 10 s are an
+#: electrographic seizure, not a periodic pattern
+SEIZURE_RATE_HZ = 2.5
+SEIZURE_MIN_S = 10.0
+#: a chain whose midpoints hold transients alike its own in this share of its cycles reads
+#: every other discharge of a pattern twice as fast
+MAX_HALF_PERIOD_FILL = 0.5
+#: cycles a chain may skip in a row (the share of missed cycles is bounded by _is_regular)
+MAX_MISSED_CYCLES = 2
 MAX_CV = 0.25
 #: |L - R| / (L + R) at or above this (a 2:1 amplitude ratio) is lateralized
 LATERALIZATION_INDEX = 1.0 / 3.0
@@ -62,6 +71,16 @@ DISCHARGE_SLOPE_RATIO = 1.0
 MAX_DISCHARGE_S = 0.5
 #: discharge-locked amplitude over the activity between discharges (see train_salience)
 MIN_SALIENCE = 5.0
+#: A sustained train (at least this long; faster than SEIZURE_RATE_HZ it is a seizure, see
+#: is_seizure_rate) may have after-going slow waves that fill the cycle, so that the
+#: activity between its discharges is not quiet: it is periodic when its discharge-locked
+#: amplitude stands this far above the channel's background over the record
+#: (see train_standout), with at least MIN_SUSTAINED_SALIENCE. Judged against the record
+#: rather than between its own discharges, it needs twice the minimum number of cycles.
+MIN_SUSTAINED_S = 10.0
+MIN_SUSTAINED_CYCLES = 2 * MIN_CYCLES
+MIN_STANDOUT = 5.0
+MIN_SUSTAINED_SALIENCE = 2.0
 
 
 @dataclass
@@ -199,23 +218,31 @@ def _nearest_link(
 
 
 def _extend_back(t: np.ndarray, amp: np.ndarray, used: np.ndarray, chain: list[int]) -> list[int]:
-    """Prepend the discharges that fall one period before the chain's first, one by one
-    (a train's first cycles are often the weakest and may start a worse-scored chain)."""
+    """Prepend the discharges that fall one period before the chain's first, one by one,
+    allowing missed cycles as :func:`_extend` does (a train's first cycles are
+    often the weakest and may start a worse-scored chain)."""
     period = _period(t[chain])
     tol = _link_tolerance_s(period)
-    while (prev := _nearest_link(t, amp, used, chain, t[chain[0]] - period, tol)) is not None:
+    while True:
+        prev = None
+        for cycles in range(1, MAX_MISSED_CYCLES + 2):  # the previous, or before missed cycles
+            prev = _nearest_link(t, amp, used, chain, t[chain[0]] - cycles * period, tol)
+            if prev is not None:
+                break
+        if prev is None:
+            return chain
         chain = [prev, *chain]
-    return chain
 
 
 def _extend(t: np.ndarray, amp: np.ndarray, used: np.ndarray, chain: list[int]) -> list[int]:
     """Follow the chain while a free discharge falls within 25 % of the expected time,
-    allowing one missed cycle at a time."""
+    allowing up to :data:`MAX_MISSED_CYCLES` missed cycles at a time (a discharge hidden
+    under an artifact, or set aside for a larger transient beside it)."""
     while True:
         period = _period(t[chain])
         tol = _link_tolerance_s(period)
         nxt = None
-        for cycles in (1, 2):  # the next discharge, or the one after a missed cycle
+        for cycles in range(1, MAX_MISSED_CYCLES + 2):  # the next, or after missed cycles
             nxt = _nearest_link(t, amp, used, chain, t[chain[-1]] + cycles * period, tol)
             if nxt is not None:
                 break
@@ -252,6 +279,56 @@ def train_salience(y: np.ndarray, sfreq_hz: float, train: PeriodicTrain) -> floa
     if between.size < round(0.2 * sfreq_hz):
         return float("inf")
     return float(topo[c] / max(between.std(), 0.5))
+
+
+def train_standout(
+    y: np.ndarray, sfreq_hz: float, train: PeriodicTrain, background_uv: np.ndarray
+) -> float:
+    """The largest channel's discharge-locked peak-to-peak amplitude over that channel's
+    background over the record (``background_uv``, one scale per channel, e.g.
+    :attr:`processors.events.spikes.DischargeContext.bg_record`)."""
+    topo = train_topography(y, sfreq_hz, train)
+    c = int(np.argmax(topo))
+    return float(topo[c] / max(float(background_uv[c]), 0.5))
+
+
+def _sustained(train: PeriodicTrain) -> bool:
+    """Long enough to be judged against the record's background (MIN_SUSTAINED_S and
+    MIN_SUSTAINED_CYCLES)."""
+    span_s = train.discharges[-1].apex_s - train.discharges[0].apex_s
+    return span_s >= MIN_SUSTAINED_S and len(train.discharges) >= MIN_SUSTAINED_CYCLES
+
+
+def half_period_fill(train: PeriodicTrain, others: Sequence[Discharge]) -> float:
+    """Share of the train's one-cycle intervals whose midpoint holds a transient of
+    ``others`` alike the train's (amplitude within a factor 2.5 of its median): near 1, the
+    chain reads every other discharge of a pattern twice as fast."""
+    t = np.array(sorted(d.apex_s for d in others))
+    if t.size == 0:
+        return 0.0
+    amp = {d.apex_s: d.amplitude_uv for d in others}
+    ref = float(np.median([d.amplitude_uv for d in train.discharges]))
+    tol = _link_tolerance_s(train.period_s / 2.0)
+    iv = train.intervals_s
+    single = np.abs(iv / train.period_s - 1.0) < 0.5
+    if not single.any():
+        return 0.0
+    mids = train.apexes_s[:-1][single] + iv[single] / 2.0
+    filled = 0
+    for m in mids:
+        lo, hi = np.searchsorted(t, [m - tol, m + tol])
+        filled += any(ref / 2.5 <= amp[t[k]] <= 2.5 * ref for k in range(lo, hi))
+    return filled / mids.size
+
+
+def is_seizure_rate(event: Event) -> bool:
+    """A periodic train faster than 2.5 Hz lasting at least 10 s: a seizure (ACNS 2021)."""
+    rate = float(event.details.get("frequency_hz", 0.0))
+    return (
+        event.type in ("PLED", "GPED")
+        and rate > SEIZURE_RATE_HZ
+        and (event.duration_s >= SEIZURE_MIN_S)
+    )
 
 
 def classify_train(topography: np.ndarray, ch_names: Sequence[str]) -> tuple[str, float, list[str]]:
@@ -299,14 +376,22 @@ def trains_to_events(
 
 
 def find_periodic_candidates(
-    x: np.ndarray, sfreq_hz: float, ch_names: Sequence[str], prepared: DischargeContext
+    x: np.ndarray,
+    sfreq_hz: float,
+    ch_names: Sequence[str],
+    prepared: DischargeContext,
+    *,
+    sustained: bool = False,
 ) -> list[Discharge]:
     """Every sharp transient up to 0.5 s with the relaxed criteria of periodic discharges
     (lower amplitude ratio, blunter, no surrounding-second check: their neighbours are
-    discharges too), from :func:`processors.events.spikes.find_discharges`."""
+    discharges too), from :func:`processors.events.spikes.find_discharges`; ``sustained``
+    measures them against the record's background as well, as a train lasting tens of
+    seconds fills its own local background."""
     return find_discharges(
         x, sfreq_hz, ch_names, max_duration_s=MAX_DISCHARGE_S, amplitude_ratio=DISCHARGE_RATIO,
-        slope_ratio=DISCHARGE_SLOPE_RATIO, use_context=False, prepared=prepared,
+        slope_ratio=DISCHARGE_SLOPE_RATIO, use_context=False, sustained=sustained,
+        prepared=prepared,
     )  # fmt: skip
 
 
@@ -321,6 +406,14 @@ def detect_periodic_discharges(
 ) -> list[Event]:
     """Lateralized (``PLED``) and generalized (``GPED``) periodic discharges.
 
+    Two looks: trains of transients that stand out from their local background and from
+    the activity between them (salience), then sustained trains (10 s and 12 cycles or
+    more) of transients measured against the record's background, whose after-going slow
+    waves may fill the cycle: these must stand out from the record's background
+    (:func:`train_standout`) and not read every other discharge of a faster pattern
+    (:func:`half_period_fill`). A train faster than 2.5 Hz lasting 10 s is a seizure
+    (:func:`is_seizure_rate`); :func:`processors.events.detect_events` reports it so.
+
     Parameters
     ----------
     data_uv : ndarray, shape (n_channels, n_samples)
@@ -330,7 +423,8 @@ def detect_periodic_discharges(
     ch_names : sequence of str
         Channel names, one per row.
     discharges : sequence of Discharge, optional
-        Candidate discharges already found (with ``max_duration_s=0.5``); found here if None.
+        Candidate discharges already found (:func:`find_periodic_candidates`); found here if
+        None. The sustained look always finds its own.
     exclude : sequence of (onset_s, offset_s)
         Intervals (e.g. seizures) whose discharges are not considered.
     prepared : DischargeContext, optional
@@ -347,20 +441,44 @@ def detect_periodic_discharges(
     y = ctx.y
     if discharges is None:
         discharges = find_periodic_candidates(x, sfreq_hz, ch_names, ctx)
-    kept = [d for d in discharges if not inside_any(d.apex_s, exclude)]
-    kept = _strongest_in_reach(kept, NMS_S)
-
     ocular = frontopolar_mask(ch_names)
 
-    def score(train: PeriodicTrain) -> float:
-        sal = train_salience(y, sfreq_hz, train)
-        if sal < MIN_SALIENCE:
-            return 0.0
+    def cerebral(train: PeriodicTrain) -> bool:
         if ocular.any() and not ocular.all():
             topo = train_topography(y, sfreq_hz, train)
             if topo[ocular].max() > 1.5 * topo[~ocular].max():
-                return 0.0  # frontopolar only: eye movements, not cerebral discharges
+                return False  # frontopolar only: eye movements, not cerebral discharges
+        return True
+
+    def salient(train: PeriodicTrain) -> float:
+        sal = train_salience(y, sfreq_hz, train)
+        if sal < MIN_SALIENCE or not cerebral(train):
+            return 0.0
         return min(sal, 2 * MIN_SALIENCE)
 
-    trains = find_trains(kept, score)
+    def standing_out(train: PeriodicTrain) -> float:
+        if not _sustained(train) or half_period_fill(train, longer) >= MAX_HALF_PERIOD_FILL:
+            return 0.0
+        sal = train_salience(y, sfreq_hz, train)
+        if sal < MIN_SUSTAINED_SALIENCE or not cerebral(train):
+            return 0.0
+        if train_standout(y, sfreq_hz, train, ctx.bg_record) < MIN_STANDOUT:
+            return 0.0
+        return min(sal, 2 * MIN_SALIENCE)
+
+    def candidates(found: Sequence[Discharge]) -> list[Discharge]:
+        return _strongest_in_reach([d for d in found if not inside_any(d.apex_s, exclude)], NMS_S)
+
+    trains = find_trains(candidates(discharges), salient)
+    longer = candidates(find_periodic_candidates(x, sfreq_hz, ch_names, ctx, sustained=True))
+    for train in find_trains(longer, standing_out):
+        # a sustained train replaces the pieces of it the first look found, never more
+        pieces = [t for t in trains if _overlap(t, train)]
+        if len(train.discharges) > sum(len(t.discharges) for t in pieces):
+            trains = [t for t in trains if t not in pieces] + [train]
+    trains.sort(key=lambda t: t.apexes_s[0])
     return trains_to_events(trains, y, sfreq_hz, ch_names)
+
+
+def _overlap(a: PeriodicTrain, b: PeriodicTrain) -> bool:
+    return bool(a.apexes_s[0] <= b.apexes_s[-1] and a.apexes_s[-1] >= b.apexes_s[0])

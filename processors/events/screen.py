@@ -28,7 +28,12 @@ from processors.events._common import (
 )
 from processors.events._types import Event
 from processors.events.artifacts import detect_artifacts
-from processors.events.periodic import detect_periodic_discharges, find_periodic_candidates
+from processors.events.periodic import (
+    detect_periodic_discharges,
+    find_periodic_candidates,
+    is_seizure_rate,
+)
+from processors.events.seizure import detect_seizures, join_seizures, periodic_seizure
 from processors.events.spikes import (
     SHARP_WAVE_MAX_S,
     Discharge,
@@ -48,7 +53,7 @@ POP_PAD_S: float = 0.3
 FIELD_SHARE_IN_ARTIFACT: float = 0.5
 #: in a blink's shadow, a frontal transient must be this much sharper than the background
 SHADOW_SLOPE_RATIO: float = 3.0
-#: Periodic trains below this confidence do not make the screen positive.
+#: Periodic trains and seizures below this confidence do not make the screen positive.
 TRAIN_MIN_CONFIDENCE: float = 0.5
 
 
@@ -80,6 +85,10 @@ class DischargeScreen:
         Only over at least a minute of analysable signal.
     discharge_times_s : list of float
         Apex of each isolated discharge.
+    seizure_onsets_s : list of float
+        Onset of each electrographic seizure (:func:`processors.events.detect_seizures`): a
+        seizure makes a record abnormal whatever its background (a low-amplitude fast onset
+        does not slow it, and its passage through 11-16 Hz may look like spindles).
     """
 
     n_discharges: int
@@ -88,6 +97,11 @@ class DischargeScreen:
     analysable_duration_s: float
     discharge_rate_per_min: float | None
     discharge_times_s: list[float] = field(default_factory=list)
+    seizure_onsets_s: list[float] = field(default_factory=list)
+
+    @property
+    def seizure(self) -> bool:
+        return bool(self.seizure_onsets_s)
 
     @property
     def periodic(self) -> bool:
@@ -99,12 +113,14 @@ class DischargeScreen:
 
     @property
     def positive(self) -> bool:
-        """A periodic pattern or repeated discharges: abnormal by definition."""
-        return self.periodic or self.repeated
+        """A seizure, a periodic pattern or repeated discharges: abnormal by definition."""
+        return self.seizure or self.periodic or self.repeated
 
     def findings(self) -> list[str]:
         """The evidence names the verdict cites (``discharges:periodic``...)."""
         found = []
+        if self.seizure:
+            found.append(f"seizure ({len(self.seizure_onsets_s)})")
         if self.periodic:
             found.append(f"discharges:periodic ({', '.join(sorted(set(self.periodic_types)))})")
         if self.repeated:
@@ -121,6 +137,7 @@ class DischargeScreen:
             "analysable_duration_s": round(self.analysable_duration_s, 3),
             "discharge_rate_per_min": self.discharge_rate_per_min,
             "discharge_times_s": [round(t, 3) for t in self.discharge_times_s],
+            "seizure_onsets_s": [round(t, 3) for t in self.seizure_onsets_s],
         }
 
 
@@ -260,6 +277,16 @@ def find_discharge_evidence(
     )
 
 
+def seizures_with_fast_trains(
+    seizures: Sequence[Event], evidence: DischargeEvidence
+) -> list[Event]:
+    """Discharges faster than 2.5 Hz for 10 s or more are a seizure (ACNS 2021), however
+    regular: such trains leave ``evidence.periodic`` and join the seizures they touch."""
+    fast = [e for e in evidence.periodic if is_seizure_rate(e)]
+    evidence.periodic = [e for e in evidence.periodic if e not in fast]
+    return join_seizures(seizures, [periodic_seizure(e) for e in fast])
+
+
 def screen_discharges(
     data_uv: np.ndarray, sfreq_hz: float, ch_names: Sequence[str]
 ) -> DischargeScreen:
@@ -277,14 +304,18 @@ def screen_discharges(
     Returns
     -------
     DischargeScreen
-        Positive when a periodic train or at least :data:`SCREEN_MIN_DISCHARGES` isolated
-        discharges lie outside artifacts.
+        Positive when there is a seizure, a periodic train, or at least
+        :data:`SCREEN_MIN_DISCHARGES` isolated discharges outside artifacts.
     """
     ch_names = list(ch_names)
     x = check_signal(data_uv, sfreq_hz, ch_names)
     ctx = prepare_context(x, sfreq_hz)
+    seizures = detect_seizures(x, sfreq_hz, ch_names, filtered=ctx.y)
     artifacts = detect_artifacts(x, sfreq_hz, ch_names, muscle=(ctx.muscle, ctx.muscle_block))
-    evidence = find_discharge_evidence(x, sfreq_hz, ch_names, ctx, artifacts)
+    evidence = find_discharge_evidence(
+        x, sfreq_hz, ch_names, ctx, artifacts, exclude=[(e.onset_s, e.offset_s) for e in seizures]
+    )
+    seizures = seizures_with_fast_trains(seizures, evidence)
     return DischargeScreen(
         n_discharges=len(evidence.isolated),
         periodic_types=[
@@ -294,4 +325,5 @@ def screen_discharges(
         analysable_duration_s=evidence.analysable_duration_s,
         discharge_rate_per_min=rate_per_min(len(evidence.isolated), evidence.analysable_duration_s),
         discharge_times_s=[float(e.details["apex_s"]) for e in evidence.isolated],
+        seizure_onsets_s=[e.onset_s for e in seizures if e.confidence >= TRAIN_MIN_CONFIDENCE],
     )

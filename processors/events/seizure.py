@@ -87,9 +87,9 @@ def seizure_features(
     p = spec[:, :, band]
     f = freqs[band]
     k = p.argmax(axis=2)
-    dominant = f[k]
+    dominant = _fundamental(p, f, k)
     # power within +-1 Hz of the peak (the Hann main lobe) over the whole band
-    near = np.abs(f[None, None, :] - dominant[:, :, None]) <= 1.0
+    near = np.abs(f[None, None, :] - f[k][:, :, None]) <= 1.0
     rhythm = (p * near).sum(axis=2) / np.maximum(p.sum(axis=2), 1e-12)
     return {
         "ll_ratio": ll_ratio,
@@ -99,6 +99,26 @@ def seizure_features(
         # samples, a nominal 1 s step would drift (4.5 s late at 800 s at 181 Hz)
         "epoch_start_s": np.arange(ll.shape[1]) * (step / sfreq_hz),
     }
+
+
+#: a spectral peak at half the dominant frequency with at least this share of its power
+#: makes the dominant a harmonic: the pattern repeats at the lower rate
+SUBHARMONIC_SHARE = 0.25
+
+
+def _fundamental(p: np.ndarray, f: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The repetition rate of each epoch's activity: the dominant frequency, or half of it
+    when a local spectral peak lies there with :data:`SUBHARMONIC_SHARE` of the dominant's
+    power (periodic discharges at 2 Hz put their largest line at 4 Hz; they are not a 4 Hz
+    rhythm)."""
+    df = float(f[1] - f[0]) if f.size > 1 else 1.0
+    half = np.clip(np.round((f[k] / 2.0 - f[0]) / df).astype(int), 1, f.size - 2)
+    at = np.take_along_axis(p, half[..., None], axis=2)[..., 0]
+    left = np.take_along_axis(p, (half - 1)[..., None], axis=2)[..., 0]
+    right = np.take_along_axis(p, (half + 1)[..., None], axis=2)[..., 0]
+    peak = np.take_along_axis(p, k[..., None], axis=2)[..., 0]
+    sub = (at >= SUBHARMONIC_SHARE * peak) & (at >= left) & (at >= right) & (half < k)
+    return np.where(sub, f[half], f[k])
 
 
 def detect_seizures(
@@ -196,6 +216,52 @@ def detect_seizures(
             )
         )
     return events
+
+
+#: seizures this close (seconds) are one seizure
+JOIN_GAP_S = MAX_GAP_S
+
+
+def periodic_seizure(train: Event) -> Event:
+    """A periodic train faster than 2.5 Hz lasting 10 s or more, as the seizure it is
+    (ACNS 2021: epileptiform discharges averaging more than 2.5 Hz for at least 10 s)."""
+    rate = float(train.details.get("frequency_hz", 0.0))
+    return Event(
+        type="seizure",
+        subtype=None,
+        onset_s=train.onset_s,
+        duration_s=train.duration_s,
+        channels=list(train.channels),
+        confidence=train.confidence,
+        details={
+            "onset_frequency_hz": round(rate, 2),
+            "end_frequency_hz": round(rate, 2),
+            "evolving": False,
+            "discharges_over_2_5_hz": int(train.details.get("n_discharges", 0)),
+        },
+    )
+
+
+def join_seizures(seizures: Sequence[Event], more: Sequence[Event]) -> list[Event]:
+    """Seizures of both lists in time order, those that overlap or lie within
+    :data:`JOIN_GAP_S` of one another joined into one (the first's details, both channels)."""
+    out: list[Event] = []
+    for e in sorted([*seizures, *more], key=lambda e: e.onset_s):
+        if out and e.onset_s <= out[-1].offset_s + JOIN_GAP_S:
+            last = out[-1]
+            end = max(last.offset_s, e.offset_s)
+            out[-1] = Event(
+                type="seizure",
+                subtype=last.subtype,
+                onset_s=last.onset_s,
+                duration_s=end - last.onset_s,
+                channels=sorted(set(last.channels) | set(e.channels)),
+                confidence=max(last.confidence, e.confidence),
+                details={**last.details, "end_frequency_hz": e.details.get("end_frequency_hz")},
+            )
+        else:
+            out.append(e)
+    return out
 
 
 def _median_where(values: np.ndarray, mask: np.ndarray) -> float:

@@ -19,6 +19,7 @@ Terminology: 2021 Version. J Clin Neurophysiol 38(1):1-29, 2021.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from processors.events._common import (
 )
 from processors.events._types import Event
 from processors.events.artifacts import muscle_mask
-from processors.geometry import frontopolar_mask, neighbour_matrix
+from processors.geometry import SUPPRESSION_PP_UV, frontopolar_mask, neighbour_matrix
 
 #: ACNS 2021 durations of the sharp transient itself.
 SPIKE_MAX_S = 0.070
@@ -55,12 +56,23 @@ SLOPE_RATIO = 1.6
 FIELD_TOLERANCE_S = 0.020
 #: band in which half-waves are measured: removes drift, line noise and most muscle
 BAND_HZ = (1.0, 35.0)
+#: a block whose background scale is under this is suppressed (a 10 uV peak-to-trough
+#: envelope is about four standard deviations): it is no reference for the record's background
+SUPPRESSED_SD_UV = SUPPRESSION_PP_UV / 4.0
+#: the record's background: this percentile of a channel's local scales, low enough that a
+#: train filling half the record or more does not become the record's background too
+RECORD_BACKGROUND_PERCENTILE = 30.0
 
 
 @dataclass
 class DischargeContext:
     """What every pass of :func:`find_discharges` over one record shares: the band-passed
-    signal, its local amplitude and slope scales, dead channels and muscle blocks."""
+    signal, its local amplitude and slope scales, dead channels and muscle blocks.
+
+    ``bg_record`` is each channel's background over the whole record (the quieter part of
+    its local scales, :data:`RECORD_BACKGROUND_PERCENTILE`, suppressed blocks left out): a
+    pattern that lasts tens of seconds (a periodic train) fills the running local background
+    and would otherwise be measured against itself."""
 
     y: np.ndarray
     bg: np.ndarray
@@ -69,6 +81,7 @@ class DischargeContext:
     dead: np.ndarray
     muscle: np.ndarray
     muscle_block: int
+    bg_record: np.ndarray
 
 
 def prepare_context(x: np.ndarray, sfreq_hz: float) -> DischargeContext:
@@ -79,7 +92,19 @@ def prepare_context(x: np.ndarray, sfreq_hz: float) -> DischargeContext:
     bg_slope, _ = block_robust_sd(slope, sfreq_hz)
     # Muscle bursts are full of sharp, high peaks: no discharge is called inside one.
     muscle, mblk = muscle_mask(x, sfreq_hz)
-    return DischargeContext(y, bg, bg_slope, blk, flat_channels(x), muscle, mblk)
+    return DischargeContext(
+        y, bg, bg_slope, blk, flat_channels(x), muscle, mblk, record_background(bg)
+    )
+
+
+def record_background(bg: np.ndarray) -> np.ndarray:
+    """Each channel's :data:`RECORD_BACKGROUND_PERCENTILE` of its local scales over the blocks
+    that are not suppressed (all of them when every block is)."""
+    live = np.where(bg >= SUPPRESSED_SD_UV, bg, np.nan)
+    with warnings.catch_warnings():  # a channel suppressed throughout: its median instead
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = np.nanpercentile(live, RECORD_BACKGROUND_PERCENTILE, axis=1)
+    return np.where(np.isfinite(out), out, np.median(bg, axis=1))
 
 
 @dataclass
@@ -177,6 +202,7 @@ def find_discharges(
     min_amplitude_uv: float = MIN_AMPLITUDE_UV,
     min_channels: int = 2,
     use_context: bool = True,
+    sustained: bool = False,
     prepared: DischargeContext | None = None,
 ) -> list[Discharge]:
     """Surface-negative sharp transients with a field, measured by half-waves.
@@ -209,6 +235,11 @@ def find_discharges(
         transient and its after-going slow wave), so that one wave of a waxing rhythm is not
         taken for a discharge. Periodic discharges turn this off: their neighbours are
         discharges too.
+    sustained : bool
+        Measure each transient against the lower of its local background and the channel's
+        background over the record (``DischargeContext.bg_record``), for
+        patterns that last longer than the local background's span: a periodic train at
+        2 Hz whose after-going slow waves fill the cycle is otherwise its own background.
     prepared : DischargeContext, optional
         From :func:`prepare_context` on the same signal (saves the filtering and background
         estimation when several passes run).
@@ -245,7 +276,10 @@ def find_discharges(
         dur_s = DURATION_PER_HALF_WIDTH * (w1 + w2) / sfreq_hz
         lead = DURATION_PER_HALF_WIDTH * w1
         mean_slope = 0.5 * (a1 / d1 + a2 / d2) * sfreq_hz
-        ratio = amp / np.maximum(at_samples(ctx.bg[c], ctx.block, apex), 0.5)
+        local_bg = at_samples(ctx.bg[c], ctx.block, apex)
+        if sustained:
+            local_bg = np.minimum(local_bg, ctx.bg_record[c])
+        ratio = amp / np.maximum(local_bg, 0.5)
         if use_context:
             local = amp / np.maximum(_context_sd(y[c], apex, sfreq_hz), 0.5)
             ratio = np.minimum(ratio, local)

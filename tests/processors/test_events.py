@@ -155,6 +155,52 @@ def test_lpd_reported_as_pled_on_its_side_and_gpd_as_gped() -> None:
     assert report.summaries["periodic_discharge_rate_per_min"] > 0
 
 
+def _train_at(
+    data: np.ndarray, gains: np.ndarray, onset_s: float, length_s: float, rate_hz: float, seed: int
+) -> list[float]:
+    """Sharp waves with an after-going slow wave that fills most of each cycle."""
+    from evaluation.corpus import discharge
+
+    rng = np.random.default_rng(seed)
+    onsets, t = [], onset_s
+    while t < onset_s + length_s:
+        wave, _ = discharge("spike_and_slow_wave", rng)
+        a = round(t * SFREQ)
+        data[:, a : a + wave.size] += gains[:, None] * wave[None, :]
+        onsets.append(t)
+        t += 1.0 / rate_hz
+    return onsets
+
+
+@pytest.mark.parametrize("lateralized", [False, True])
+def test_sustained_periodic_discharges_whose_slow_waves_fill_the_cycle(lateralized: bool) -> None:
+    """A minute of 2 Hz discharges fills its own local background: found all the same, with
+    its type and place, and the same background without it raises nothing."""
+    from processors.geometry import positions_m
+
+    sim = generate_eeg(150.0, muscle=True, seed=31)
+    pos = positions_m(sim.ch_names)
+    if lateralized:
+        gains = np.where(pos[:, 0] > 0, 120.0, 18.0)
+    else:
+        gains = np.full(len(sim.ch_names), 120.0)
+    data = sim.data_uv.copy()
+    onsets = _train_at(data, gains, 40.0, 60.0, 2.0, seed=31)
+    found = detect_events(data, SFREQ, sim.ch_names).of_type(*CLINICAL)
+    kind = "PLED" if lateralized else "GPED"
+    trains = [e for e in found if e.type == kind]
+    assert trains, [(e.type, round(e.onset_s, 1)) for e in found]
+    assert min(abs(e.onset_s - 40.0) for e in trains) < 1.0
+    assert all(abs(e.details["frequency_hz"] - 2.0) < 0.15 for e in trains)
+    covered = sum(e.details["n_discharges"] for e in trains)
+    assert covered >= 0.8 * len(onsets)
+    assert not [e for e in found if e.type not in (kind, "epileptiform")]
+    if lateralized:
+        assert all(e.details["side"] == "right" for e in trains)
+    clean = detect_events(sim.data_uv, SFREQ, sim.ch_names)
+    assert clean.of_type(*CLINICAL) == []
+
+
 def test_burst_suppression_stretch_and_ratio() -> None:
     sim = generate_eeg(160.0, events=[InjectedEvent("burst_suppression", 30.0, 100.0)], seed=6)
     truth = sim.events_of("burst_suppression")[0]

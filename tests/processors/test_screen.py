@@ -156,3 +156,56 @@ def test_deep_burst_suppression_is_a_signal_and_stays_urgent() -> None:
     types = {e["type"] for e in result["event_detection"]["events"]}
     assert "burst_suppression" in types
     assert result["triage_priority"] == "urgent"
+
+
+def test_a_low_amplitude_fast_seizure_makes_the_record_abnormal() -> None:
+    """A seizure starting fast and small does not slow the background: the screen's seizure
+    look makes the record abnormal, and the event stage then locates it."""
+    from evaluation.corpus import seizure_fast
+
+    record = seizure_fast(306, 180.0)  # a tuning seed (evaluation seeds start at 50 000)
+    truth = record.truth[0]
+    rec = recording_from_array(record.data_uv, SFREQ, record.ch_names, "fast")
+    out = analyze(rec, "screening").to_dict()
+    verdict = out["abnormality_detection"]["result"]
+    assert verdict["is_abnormal"] is True
+    assert "seizure (1)" in verdict["evidence"]
+    seizures = [e for e in out["event_detection"]["result"]["events"] if e["type"] == "seizure"]
+    assert seizures and abs(seizures[0]["onset_s"] - truth.onset_s) < 5.0
+    assert out["triage_priority"] == "urgent"
+    clean = screen_discharges(*_background(306))
+    assert not clean.seizure and not clean.positive
+
+
+def _background(seed: int) -> tuple[np.ndarray, float, list[str]]:
+    eeg = generate_eeg(180.0, muscle=True, seed=seed)
+    return eeg.data_uv, SFREQ, eeg.ch_names
+
+
+def test_discharges_faster_than_2_5_hz_for_10_s_are_a_seizure() -> None:
+    """Generalized 3 Hz spike-and-wave that slows towards its end (ACNS 2021: discharges
+    averaging more than 2.5 Hz for 10 s are a seizure): one seizure, never a GPD."""
+    from evaluation.corpus import seizure_spike_wave
+
+    record = seizure_spike_wave(320, 180.0)  # a tuning seed
+    truth = record.truth[0]
+    report = detect_events(record.data_uv, SFREQ, record.ch_names)
+    seizures = report.of_type("seizure")
+    assert len(seizures) == 1
+    assert abs(seizures[0].onset_s - truth.onset_s) < 2.0
+    assert seizures[0].offset_s > truth.offset_s - 3.0
+    assert not [e for e in report.of_type("PLED", "GPED") if e.onset_s < truth.offset_s + 2]
+
+
+def test_periodic_discharges_under_2_5_hz_are_not_a_seizure_of_their_harmonic() -> None:
+    """GPDs at 1.8 Hz put their largest spectral line at 3.5 Hz: still a GPD, never a
+    seizure (the seizure detector reads the repetition rate, not the harmonic)."""
+    from evaluation.corpus import gpd
+
+    record = gpd(307, 180.0)  # a tuning seed, 1.77 Hz
+    truth = record.truth[0]
+    report = detect_events(record.data_uv, SFREQ, record.ch_names)
+    assert report.of_type("seizure") == []
+    trains = report.of_type("GPED")
+    assert trains and all(abs(e.details["frequency_hz"] - 1.77) < 0.15 for e in trains)
+    assert min(abs(e.onset_s - truth.onset_s) for e in trains) < 1.0

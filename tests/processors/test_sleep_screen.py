@@ -67,3 +67,25 @@ def test_the_hypnogram_marks_the_sleeping_windows(night) -> None:
     # Without a spindle nothing is taken for sleep, however slow.
     awake = window_recording(_recording(generate_eeg(120.0, seed=2), "awake"))
     assert not sleep_windows(awake, np.ones(awake.n_windows, dtype=bool)).any()
+
+
+@pytest.mark.parametrize(
+    ("stages", "seed"),
+    [
+        (["R", "N2", "N1", "W", "N1", "N2"], 4),  # an awakening between two stretches of sleep
+        (["N1", "W", "N1", "N2", "N2", "N3"], 7),  # drowsiness on both sides of wake
+    ],
+)
+def test_sleep_cut_by_an_awakening_is_routine(stages: list[str], seed: int) -> None:
+    """Each stretch of sleep holds one spindle epoch at most, and drowsiness lies beside wake:
+    the record sleeps as a whole, its slowing is sleep's, and it is routine."""
+    eeg = generate_eeg(30.0 * len(stages), sleep_stages=stages, seed=seed)
+    windows = window_recording(_recording(eeg, "cut"))
+    epoch_stage = np.array([stages[int(s // 30)] for s in windows.start_s])
+    slow = epoch_stage != "W"
+    asleep = sleep_windows(windows, slow)
+    assert asleep[epoch_stage != "W"].mean() >= 0.9
+    assert not asleep[epoch_stage == "W"].any()
+    out = analyze(_recording(eeg, "cut"), "screening").to_dict()
+    assert out["abnormality_detection"]["result"]["is_abnormal"] is False
+    assert out["triage_priority"] == "routine"
