@@ -167,10 +167,10 @@ def test_a_low_amplitude_fast_seizure_makes_the_record_abnormal() -> None:
     truth = record.truth[0]
     rec = recording_from_array(record.data_uv, SFREQ, record.ch_names, "fast")
     out = analyze(rec, "screening").to_dict()
-    verdict = out["abnormality_detection"]["result"]
+    verdict = out["abnormality_detection"]
     assert verdict["is_abnormal"] is True
     assert "seizure (1)" in verdict["evidence"]
-    seizures = [e for e in out["event_detection"]["result"]["events"] if e["type"] == "seizure"]
+    seizures = [e for e in out["event_detection"]["events"] if e["type"] == "seizure"]
     assert seizures and abs(seizures[0]["onset_s"] - truth.onset_s) < 5.0
     assert out["triage_priority"] == "urgent"
     clean = screen_discharges(*_background(306))

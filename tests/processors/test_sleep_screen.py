@@ -87,5 +87,5 @@ def test_sleep_cut_by_an_awakening_is_routine(stages: list[str], seed: int) -> N
     assert asleep[epoch_stage != "W"].mean() >= 0.9
     assert not asleep[epoch_stage == "W"].any()
     out = analyze(_recording(eeg, "cut"), "screening").to_dict()
-    assert out["abnormality_detection"]["result"]["is_abnormal"] is False
+    assert out["abnormality_detection"]["is_abnormal"] is False
     assert out["triage_priority"] == "routine"
