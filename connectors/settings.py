@@ -47,7 +47,14 @@ class Settings(BaseSettings):
     # deployments or test runs share one broker (connectors.kafka_topics.Topics).
     kafka_namespace: str = ""
     kafka_controller_port: int = 19093
-    postgres_url: str = "postgresql://brrr:brrr@127.0.0.1:15432/brrr"
+    # Every client connects to whichever host is the read-write primary (libpq tries them in
+    # turn), so a failover needs no change of configuration. The local stack runs a
+    # pg_auto_failover node on each host's port, and its monitor on postgres_monitor_port.
+    postgres_url: str = (
+        "postgresql://brrr:brrr@127.0.0.1:15432,127.0.0.1:15433/brrr"
+        "?target_session_attrs=read-write&connect_timeout=3"
+    )
+    postgres_monitor_port: int = 15431
     redis_url: str = "redis://127.0.0.1:16379/0"
     s3_endpoint: str = "127.0.0.1:17070"
     s3_access_key: str = "brrr-access-key"
@@ -135,7 +142,8 @@ class Settings(BaseSettings):
 
     @property
     def postgres_port(self) -> int:
-        return urlsplit(self.postgres_url).port or 5432
+        """The port of the URL's first host."""
+        return postgres_hosts(self.postgres_url)[0][1]
 
     @property
     def redis_port(self) -> int:
@@ -193,6 +201,25 @@ def check_secrets(settings: Settings, service: str) -> None:
         service,
         ", ".join(weak),
     )
+
+
+def postgres_hosts(url: str) -> list[tuple[str, int]]:
+    """The (host, port) pairs of a libpq URL, which may name several hosts.
+
+    ``postgresql://u:p@h1:5432,h2:5433/db`` gives ``[("h1", 5432), ("h2", 5433)]``; a host
+    without a port gets 5432. (``urllib`` reads such a URL's port wrongly: it takes the
+    last one and calls the rest the host name.)
+    """
+    netloc = urlsplit(url).netloc.rsplit("@", 1)[-1]
+    hosts = []
+    for host_port in netloc.split(","):
+        if host_port.startswith("["):  # [::1]:5432
+            host, _, rest = host_port[1:].partition("]")
+            port = rest.removeprefix(":")
+        else:
+            host, _, port = host_port.partition(":")
+        hosts.append((host or "localhost", int(port) if port else 5432))
+    return hosts
 
 
 def _port_of(host_port: str, default: int) -> int:

@@ -113,10 +113,13 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
         Also run the result sink (``brrr db sink``) in the worker's process.
     """
     topics = Topics(settings.kafka_namespace)
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         topics.group(WORKER_APP_ID),
         broker=faust_broker_url(settings.kafka_bootstrap_servers),
         store="memory://",  # tables are rebuilt from their changelog topics at start
+        # Faust's own folder, in the stack's data folder rather than the working folder.
+        datadir=str(settings.data_dir / "faust" / "{conf.name}"),
         processing_guarantee="at_least_once",
         topic_partitions=6,
         topic_replication_factor=1,
@@ -551,6 +554,9 @@ class WorkerConnections:
             min_size=1,
             max_size=settings.worker_job_concurrency + 2,
             kwargs={"autocommit": True, "connect_timeout": 5},
+            # A connection to a server that died (a PostgreSQL failover) is replaced, not
+            # handed out: the URL leads the new one to the new primary.
+            check=AsyncConnectionPool.check_connection,
             open=False,
         )
         self.store = ObjectStore.from_settings(settings)

@@ -27,7 +27,7 @@ from connectors.stack._process import (
 )
 from connectors.stack._service import Service
 from connectors.stack.kafka import Kafka
-from connectors.stack.postgres import Postgres
+from connectors.stack.postgres import postgres_services
 from connectors.stack.redis import Redis
 from connectors.stack.s3 import S3
 
@@ -35,8 +35,9 @@ __all__ = ["StackError", "down", "services", "status", "up", "up_service"]
 
 
 def services(settings: Settings) -> list[Service]:
-    """The stack's services, in start order (Kafka, the slowest to start, first)."""
-    return [Kafka(settings), Postgres(settings), Redis(settings), S3(settings)]
+    """The stack's services, in start order (Kafka, the slowest to start, first; the
+    PostgreSQL failover monitor before its nodes)."""
+    return [Kafka(settings), *postgres_services(settings), Redis(settings), S3(settings)]
 
 
 def _say(line: str) -> None:
@@ -159,13 +160,16 @@ def status(settings: Settings) -> bool:
         try:
             svc.check()
             state = "running" if external or pid else "answering (not started by us)"
+            role = svc.role()
+            if role:
+                state += f" ({role})"
         except Exception as exc:
             state = "not running" if pid is None else f"not answering ({_short(exc)})"
             healthy = False
         where = "external" if external else f"log {svc.log_file}"
         pid_note = f"pid {pid}" if pid else "-"
         _say(
-            f"{svc.name:<9} {state:<12} {svc.address:<16} {svc.version():<24} {pid_note:<10} "
+            f"{svc.name:<16} {state:<36} {svc.address:<16} {svc.version():<24} {pid_note:<10} "
             f"{where}"
         )
     return healthy
@@ -243,7 +247,16 @@ def _short(exc: BaseException | None) -> str:
 
 def _print_table(stack: list[Service], settings: Settings, elapsed_s: float) -> None:
     _say(f"stack: all {len(stack)} services answer ({elapsed_s:.1f} s)")
-    _say(f"  {'service':<9} {'address':<16} {'version':<24} pid")
+    _say(f"  {'service':<16} {'address':<16} {'version':<24} {'pid':<8} role")
     for svc in stack:
         pid = None if settings.stack_mode == "external" else svc.pid()
-        _say(f"  {svc.name:<9} {svc.address:<16} {svc.version():<24} {pid or '-'}")
+        _say(
+            f"  {svc.name:<16} {svc.address:<16} {svc.version():<24} {pid or '-'!s:<8} {_role(svc)}"
+        )
+
+
+def _role(svc: Service) -> str:
+    try:
+        return svc.role()
+    except Exception as exc:
+        return f"? ({_short(exc)})"

@@ -75,3 +75,7 @@ class Service:
     def version(self) -> str:
         """The server's version, as installed here ('?' when unknown)."""
         return "?"
+
+    def role(self) -> str:
+        """This server's part in a replicated group ('primary'...; '' when it has none)."""
+        return ""

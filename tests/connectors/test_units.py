@@ -25,6 +25,7 @@ from connectors.object_store import (
     raw_key,
     result_key,
 )
+from connectors.settings import Settings, postgres_hosts
 from tests.ports import free_port
 
 
@@ -69,6 +70,25 @@ def test_migrate_against_a_closed_port_says_what_to_do() -> None:
 def test_redact_url_hides_only_the_password() -> None:
     assert redact_url("postgresql://u:pw@h:5/db") == "postgresql://u:***@h:5/db"
     assert redact_url("postgresql://h/db") == "postgresql://h/db"
+    multi = "postgresql://u:pw@h1:5,h2:6/db?target_session_attrs=read-write"
+    assert redact_url(multi) == "postgresql://u:***@h1:5,h2:6/db?target_session_attrs=read-write"
+
+
+def test_postgres_hosts_reads_every_host_of_a_multi_host_url() -> None:
+    url = "postgresql://u:p@10.0.0.1:15432,db2:15433,[::1]/db?target_session_attrs=read-write"
+    assert postgres_hosts(url) == [("10.0.0.1", 15432), ("db2", 15433), ("::1", 5432)]
+    assert postgres_hosts("postgresql:///db") == [("localhost", 5432)]
+    assert Settings(postgres_url=url).postgres_port == 15432
+    assert [port for _, port in postgres_hosts(Settings().postgres_url)] == [15432, 15433]
+
+
+def test_a_migration_given_two_hosts_tries_both_and_names_them() -> None:
+    first, second = free_port(), free_port()
+    url = f"postgresql://brrr:secret@127.0.0.1:{first},127.0.0.1:{second}/brrr"
+    with pytest.raises(DatabaseUnavailableError) as info:
+        migrate(url)
+    assert f"127.0.0.1:{first},127.0.0.1:{second}" in str(info.value)
+    assert "secret" not in str(info.value)
 
 
 def test_patient_reference_is_stable_opaque_and_keyed() -> None:

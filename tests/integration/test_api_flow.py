@@ -22,7 +22,7 @@ from connectors.settings import Settings
 from processors.synthetic import InjectedEvent, generate_eeg
 from schemas.document import check_document
 from tests.integration.api_client import SignedIn, app_client, sign_in
-from tests.integration.workers import WorkerPool, stream_settings, workers_for
+from tests.integration.workers import WorkerPool, running_workers, stream_settings
 
 pytestmark = pytest.mark.integration
 session_loop = pytest.mark.asyncio(loop_scope="session")
@@ -43,9 +43,7 @@ def flow_settings(stack: Settings) -> Settings:
 def worker(
     flow_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerPool]:
-    for pool in workers_for(flow_settings, tmp_path_factory.mktemp("api-worker"), **WORKER_ENV):
-        pool.start()
-        yield pool
+    yield from running_workers(flow_settings, tmp_path_factory.mktemp("api-worker"), **WORKER_ENV)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.integration
 def url_for(settings: Settings, dbname: str, user: str | None = None, pw: str | None = None) -> str:
     parts = urlsplit(settings.postgres_url)
     netloc = parts.netloc
-    if user is not None:
-        netloc = f"{user}:{pw}@{parts.hostname}:{parts.port}"
+    if user is not None:  # the hosts (one or several) stay, the user changes
+        netloc = f"{user}:{pw}@{netloc.rsplit('@', 1)[-1]}"
     return urlunsplit(parts._replace(netloc=netloc, path=f"/{dbname}"))
 
 

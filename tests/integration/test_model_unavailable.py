@@ -21,7 +21,7 @@ from processors.features import EEGPT_LARGE, _build_model, map_channels
 from processors.montage import STANDARD_1020_19
 from processors.synthetic import generate_eeg
 from tests.integration.api_client import SignedIn, app_client, sign_in
-from tests.integration.workers import WorkerPool, stream_settings, workers_for
+from tests.integration.workers import WorkerPool, running_workers, stream_settings
 
 pytestmark = pytest.mark.integration
 session_loop = pytest.mark.asyncio(loop_scope="session")
@@ -48,9 +48,7 @@ def worker(model_settings: Settings, checkpoint: Path, tmp_path: Path) -> Iterat
         "BRRR_WORKER_HEARTBEAT_S": "1",
         "BRRR_EEGPT_PRECISION": "int8",
     }
-    for pool in workers_for(model_settings, tmp_path, **env):
-        pool.start()
-        yield pool
+    yield from running_workers(model_settings, tmp_path, **env)
 
 
 def _model_state(settings: Settings) -> str | None:

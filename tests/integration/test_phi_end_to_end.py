@@ -26,7 +26,7 @@ from connectors.db.migrate import migrate
 from connectors.object_store import ObjectStore
 from connectors.settings import Settings
 from tests.integration.api_client import SignedIn, app_client, sign_in
-from tests.integration.workers import WorkerPool, stream_settings, workers_for
+from tests.integration.workers import WorkerPool, running_workers, stream_settings
 from tests.phi_files import NAME, SECRET_WORDS, readable_identifiers, write_identified_edf
 
 pytestmark = pytest.mark.integration
@@ -45,9 +45,7 @@ def phi_settings(stack: Settings) -> Settings:
 def worker(
     phi_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerPool]:
-    for pool in workers_for(phi_settings, tmp_path_factory.mktemp("phi-worker")):
-        pool.start()
-        yield pool
+    yield from running_workers(phi_settings, tmp_path_factory.mktemp("phi-worker"))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

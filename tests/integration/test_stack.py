@@ -321,11 +321,32 @@ def test_up_twice_is_harmless_and_fast(stack: Settings) -> None:
     t1 = time.monotonic()
     second = up(stack)
     t2 = time.monotonic()
-    assert set(first) == {"kafka", "postgres", "redis", "s3"}
+    assert set(first) == {
+        "kafka", "postgres-monitor", "postgres-1", "postgres-2", "redis", "s3"
+    }  # fmt: skip
     assert all(first.values())
     assert second == first, "the same processes, nothing restarted"
     assert t1 - t0 < 15 and t2 - t1 < 15, f"up took {t1 - t0:.1f} s and {t2 - t1:.1f} s"
     assert status(stack) is True
+
+
+@integration
+def test_status_says_which_postgres_node_is_primary(
+    stack: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if stack.stack_mode != "local":
+        pytest.skip("only the local stack runs the failover formation")
+    from connectors.stack.postgres import wait_until_settled
+
+    roles = wait_until_settled(stack)
+    capsys.readouterr()
+    assert status(stack) is True
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    primary = next(name for name, role in roles.items() if role == "primary")
+    secondary = next(name for name, role in roles.items() if role == "secondary")
+    assert "running (primary)" in lines[primary], lines[primary]
+    assert "running (secondary)" in lines[secondary], lines[secondary]
+    assert f"running (monitor, primary {primary})" in lines["postgres-monitor"]
 
 
 @integration

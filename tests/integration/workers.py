@@ -123,6 +123,13 @@ def workers_for(settings: Settings, log_dir: Path, **env: str) -> Iterator[Worke
         pool.stop_all()
 
 
+def running_workers(settings: Settings, log_dir: Path, **env: str) -> Iterator[WorkerPool]:
+    """``workers_for`` with one worker started and ready (a module's shared worker)."""
+    for pool in workers_for(settings, log_dir, **env):
+        pool.start()
+        yield pool
+
+
 def replay_files(
     settings: Settings, paths: list[Path], *, analysis_type: str = "screening", speed: str = "max"
 ) -> list[ReplayedFile]:
