@@ -1,24 +1,27 @@
 """``brrr alerts follow``: the urgent-triage topic, as a pager or a nurse-station screen
 sees it.
 
-Each follower reads with a consumer group of its own, so several followers each see every
-alert. An alert delivered twice (the stream is at least once) is shown once: alerts are
-told apart by their episode id and status.
+Each follower reads every partition of the topic by itself (assigned, not through a consumer
+group), so several followers each see every alert. An alert delivered twice (the stream is
+at least once) is shown once: alerts are told apart by their episode id and status.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 
 from connectors.kafka_topics import Topics, ensure_topics
 from connectors.settings import Settings
 from schemas.codec import CodecError, decode
 from schemas.records import UrgentAlert
+
+log = logging.getLogger(__name__)
 
 
 def format_alert(alert: UrgentAlert) -> str:
@@ -68,14 +71,27 @@ def follow_alerts(
     )
     seen: set[tuple[str, str]] = set()
     try:
-        consumer.subscribe([topics.alerts])
+        # Every partition assigned by hand, not through the consumer group: a follower reads
+        # everything anyway, and a group member that lost its coordinator (a broker down for
+        # half a minute) was seen never to fetch again after the broker came back.
+        start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+        partitions = consumer.list_topics(topics.alerts, timeout=10).topics[topics.alerts]
+        consumer.assign(
+            [TopicPartition(topics.alerts, p, start) for p in sorted(partitions.partitions)]
+        )
         while not stop():
             message = consumer.poll(poll_s)
             if message is None:
                 continue
             if message.error() is not None:
-                if message.error().code() != KafkaError._PARTITION_EOF:
+                # A broker that is down or restarting is waited for (the client reconnects
+                # by itself); only an error the client cannot recover from ends the follow.
+                if message.error().fatal():
                     raise RuntimeError(f"reading {topics.alerts}: {message.error()}")
+                if message.error().code() != KafkaError._PARTITION_EOF:
+                    log.warning(
+                        "reading %s: %s (waiting for the broker)", topics.alerts, message.error()
+                    )
                 continue
             try:
                 alert: UrgentAlert = decode("UrgentAlert", message.value())  # type: ignore[assignment]

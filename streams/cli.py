@@ -207,6 +207,13 @@ def bench_streams(args: tuple[str, ...]) -> None:
     _run_bench_script("streams", args)
 
 
+@bench.command("faults", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench_faults(args: tuple[str, ...]) -> None:
+    """The fault matrix: time to recover, lost and duplicated, per fault."""
+    _run_bench_script("faults", args)
+
+
 @bench.command("api", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def bench_api(args: tuple[str, ...]) -> None:
