@@ -18,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 
+from api.body_limits import LimitBodies, body_limits
 from api.errors import describe_errors, install_error_handlers
 from api.metrics import count_requests
 from api.routers import (
@@ -92,9 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.phi_keys = KeyRing.from_settings(settings)
     install_error_handlers(app)
-    app.middleware("http")(count_requests)
     for module in (health, auth, eeg, patient, results, batches, recordings, alerts, metrics):
         app.include_router(module.router)
+    # Added before count_requests, so inside it: the 413s are counted too.
+    app.add_middleware(LimitBodies, limit_of=body_limits(app.router.routes, settings))
+    app.middleware("http")(count_requests)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

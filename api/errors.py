@@ -1,16 +1,19 @@
 """The API's errors and the one JSON body they all answer with: ``{"error", "message"}``.
 
 A service that does not answer gives 503 naming the service and what to try; a bad request
-gives 422 saying which parameter was wrong; nothing reaches the client as a bare trace.
+gives 422 saying which parameter was wrong and what is wanted, a body that is not JSON (or not
+a readable form) 400, a body of a Content-Type the endpoint does not read 415, one over its
+limit 413 (:mod:`api.body_limits`); nothing reaches the client as a bare trace.
 """
 
 from __future__ import annotations
 
+import email.message
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
@@ -63,6 +66,19 @@ class ServiceUnavailable(ApiError):
         self.service = service
 
 
+class BodyTooLarge(HTTPException):
+    """413: a request body over its endpoint's limit (:mod:`api.body_limits`).
+
+    A FastAPI ``HTTPException``, so that FastAPI's body reading passes it on unchanged (it
+    turns any other error of the body's stream into a 400) to the app's handler.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(413, message)
+        self.code = code
+        self.message = message
+
+
 class ErrorAnswer(BaseModel):
     """The body of every error answer (for the OpenAPI document's ``responses``)."""
 
@@ -94,7 +110,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body("invalid_request", _describe(exc)), status_code=422)
+        status, code, message = _invalid_answer(request, exc)
+        return JSONResponse(error_body(code, message), status_code=status)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=413)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -103,12 +124,11 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = str(exc.detail)
         if exc.status_code == 404:
             detail = f"no endpoint {request.url.path}: see /docs for the API's endpoints"
-        elif exc.status_code == 400:  # Starlette could not parse the body
-            detail = (
-                f"the request body could not be read ({detail}): send JSON, or for an upload "
-                "multipart/form-data with the recording in the field 'file'"
-            )
-        return JSONResponse(error_body(code, detail), status_code=exc.status_code)
+        elif exc.status_code == 400:  # FastAPI or Starlette could not parse the body
+            code, detail = _unreadable(request, detail)
+        return JSONResponse(
+            error_body(code, detail), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(psycopg.DataError)
     async def _unstorable(request: Request, exc: psycopg.DataError) -> JSONResponse:
@@ -151,6 +171,25 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+BodyMedia = Literal["json", "form", "multipart"]
+
+#: Content types a form body may come as; a file needs multipart.
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: How to send each kind of body, for the messages.
+_HOW_TO_SEND = {
+    "json": "send a JSON object with Content-Type: application/json (the fields are at /docs)",
+    "form": "send the fields as a form (Content-Type: application/x-www-form-urlencoded, "
+    "e.g. curl -d username=NAME -d password=...)",
+    "multipart": "send the recording as multipart/form-data in the field 'file' "
+    "(e.g. curl -F file=@recording.edf)",
+}
+#: Where FastAPI says an invalid value was, before its name.
+_LOCATIONS = frozenset({"path", "query", "header", "cookie", "body"})
+#: Fields whose values are never repeated in a message.
+_SECRET_FIELDS = frozenset({"password", "client_secret"})
+#: Longest echo of an invalid value in a message, characters.
+MAX_SHOWN_CHARS = 80
+
 #: What to send instead, by pydantic error type.
 _HINTS = {
     "uuid_parsing": "ids are UUIDs such as 123e4567-e89b-12d3-a456-426614174000",
@@ -158,19 +197,118 @@ _HINTS = {
     "datetime_parsing": "use ISO 8601, e.g. 2026-11-26T09:30:00Z",
     "datetime_from_date_parsing": "use ISO 8601, e.g. 2026-11-26T09:30:00Z",
     "int_parsing": "use a whole number",
+    "int_type": "use a whole number",
+    "bool_parsing": "use true or false",
+    "bool_type": "use true or false",
+    "string_type": "use a string, in double quotes",
+    "list_type": "use a JSON array",
+    "model_attributes_type": "use a JSON object, {...}",
+    "dict_type": "use a JSON object, {...}",
+    "extra_forbidden": "remove it: the fields this endpoint takes are at /docs",
 }
 
 
-def _describe(exc: RequestValidationError) -> str:
+def body_media(route: object) -> BodyMedia | None:
+    """How the route takes its body: JSON, a form, a multipart form with a file; None
+    when it takes none (or is not a FastAPI route)."""
+    field = getattr(route, "body_field", None)
+    if field is None:
+        return None
+    if isinstance(field.field_info, params.File):
+        return "multipart"
+    if isinstance(field.field_info, params.Form):
+        return "form"
+    return "json"
+
+
+def _media_type(request: Request) -> str | None:
+    """The request's ``type/subtype``, lower case; None without a Content-Type."""
+    value = request.headers.get("content-type")
+    if not value:
+        return None
+    message = email.message.Message()
+    message["content-type"] = value
+    return message.get_content_type()
+
+
+def _wrong_media(request: Request, media: BodyMedia) -> str | None:
+    """Why the request's Content-Type is not one the route reads; None when it is."""
+    given = _media_type(request)
+    if media == "json":
+        if given is not None and (given == "application/json" or given.endswith("+json")):
+            return None
+        wanted = "application/json"
+    else:
+        accepted = _FORM_TYPES if media == "form" else _FORM_TYPES[1:]
+        if given in accepted:
+            return None
+        wanted = " or ".join(accepted)
+    shown = f"Content-Type {given}" if given else "a body without Content-Type"
+    return f"this endpoint reads {wanted}, not {shown}: {_HOW_TO_SEND[media]}"
+
+
+def _invalid_answer(request: Request, exc: RequestValidationError) -> tuple[int, str, str]:
+    """Status, code and message of a request FastAPI could not validate: 400 for a body
+    that is not JSON, 415 for a body of a type the endpoint does not read, else 422."""
+    errors = list(exc.errors())
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            reason = err.get("ctx", {}).get("error", "not JSON")
+            return (
+                400,
+                "invalid_json",
+                f"the body is not valid JSON ({reason} at character {err['loc'][-1]}): "
+                + _HOW_TO_SEND["json"],
+            )
+    media = body_media(request.scope.get("route"))
+    if media is not None and any(err.get("loc", ())[:1] == ("body",) for err in errors):
+        wrong = _wrong_media(request, media)
+        if wrong is not None:
+            return 415, "unsupported_media_type", wrong
+    return 422, "invalid_request", _describe(errors)
+
+
+def _unreadable(request: Request, detail: str) -> tuple[str, str]:
+    """Code and message of a body that could not be parsed (FastAPI's and Starlette's 400)."""
+    media = body_media(request.scope.get("route"))
+    if media == "json":
+        return (
+            "invalid_json",
+            f"the body could not be read as JSON ({detail}; is it UTF-8 text?): "
+            + _HOW_TO_SEND["json"],
+        )
+    kind = _media_type(request) or "a form"
+    return (
+        "invalid_form",
+        f"the body could not be read as {kind} ({detail}): " + _HOW_TO_SEND[media or "multipart"],
+    )
+
+
+def _describe(errors: list[Any]) -> str:
     """One readable sentence per invalid parameter: where, what was given, what is wanted."""
     parts = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("path", "query", "body")]
-        name = ".".join(loc) or "request"
-        sentence = f"{name} {err.get('input')!r}: {err.get('msg', 'invalid')}"
+    for err in errors:
+        where = [str(p) for p in err.get("loc", ())]
+        loc = [p for p in where if p not in _LOCATIONS]
+        name = ".".join(loc) or (where[0] if where else "request")
+        message = err.get("msg", "invalid")
+        if err.get("type") == "missing":
+            sentence = f"{name}: {message}"
+        elif loc and loc[-1] in _SECRET_FIELDS:
+            sentence = f"{name} (not shown): {message}"
+        else:
+            sentence = f"{name} {_shown(err.get('input'))}: {message}"
         hint = _HINTS.get(err.get("type", ""))
         parts.append(f"{sentence} ({hint})" if hint else sentence)
     return "; ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    """The value as a message repeats it, cut to :data:`MAX_SHOWN_CHARS`."""
+    text = repr(value)
+    if len(text) <= MAX_SHOWN_CHARS:
+        return text
+    return text[: MAX_SHOWN_CHARS - 3] + "..."
 
 
 #: Errors any endpoint may answer, besides its own.
@@ -199,6 +337,8 @@ def describe_errors(schema: dict[str, Any]) -> dict[str, Any]:
             errors = dict(COMMON_ERRORS)
             if "requestBody" in operation:
                 errors["400"] = "the body could not be parsed (not JSON, broken multipart)"
+                errors["413"] = "the body is over the endpoint's size limit"
+                errors["415"] = "the body's Content-Type is not one the endpoint reads"
             if operation.get("security"):
                 errors["401"] = "no valid access token: get one from /api/v1/auth/token"
             for code, description in errors.items():

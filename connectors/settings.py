@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     api_port: int = 18000
     # Largest upload accepted, bytes (larger: 413, nothing stored).
     upload_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
+    # Largest body of every other request (JSON, the login form), bytes: larger is 413
+    # before it is read (api.body_limits), with or without a Content-Length.
+    api_max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Files per batch request, at most.
     batch_max_files: int = Field(default=500, ge=1)
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import ConnDep, JobQueueDep, SettingsDep, StoreDep
-from api.errors import ApiError, NotFound, ServiceUnavailable
+from api.errors import NotFound, ServiceUnavailable
 from api.security import CurrentUserDep
 from api.uploads import check_recording, receive, store_upload
 from connectors.db.jobs import create_job
@@ -91,15 +91,10 @@ async def upload(
     store: StoreDep,
     settings: SettingsDep,
 ) -> UploadAnswer:
-    """Store an EDF/BDF recording after reading it whole with the project's reader."""
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > settings.upload_max_bytes + 64 * 1024:  # the multipart envelope
-        raise ApiError(
-            413,
-            "file_too_large",
-            f"the request is {declared / 2**20:.0f} MiB, over the upload limit of "
-            f"{settings.upload_max_bytes / 2**20:.0f} MiB (BRRR_UPLOAD_MAX_BYTES)",
-        )
+    """Store an EDF/BDF recording after reading it whole with the project's reader.
+
+    A request over ``BRRR_UPLOAD_MAX_BYTES`` (plus the multipart envelope) is refused 413
+    before it is read (:mod:`api.body_limits`); a file over it, while it is copied."""
     with tempfile.TemporaryDirectory(prefix="brrr-upload-") as folder:
         received = await receive(file, Path(folder), settings.upload_max_bytes)
         checked = await run_in_threadpool(check_recording, received)
