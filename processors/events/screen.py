@@ -35,11 +35,10 @@ from processors.events.periodic import (
 )
 from processors.events.seizure import detect_seizures, join_seizures, periodic_seizure
 from processors.events.spikes import (
-    SHARP_WAVE_MAX_S,
     Discharge,
     DischargeContext,
     discharge_to_event,
-    find_discharges,
+    find_spikes,
     prepare_context,
 )
 from processors.geometry import frontal_mask, neighbour_matrix
@@ -230,8 +229,8 @@ def find_discharge_evidence(
     """Periodic trains, then isolated discharges, none inside an artifact or ``exclude``.
 
     One pass finds every sharp transient up to 0.5 s with the relaxed periodic criteria;
-    isolated discharges must then pass the stricter spike criteria (a second pass with the
-    context check, restricted to 0.2 s).
+    isolated discharges are the spike classifier's (:func:`processors.events.spikes.find_spikes`,
+    up to 0.2 s).
 
     Parameters
     ----------
@@ -260,7 +259,7 @@ def find_discharge_evidence(
     periodic_spans = [(e.onset_s, e.offset_s) for e in periodic]
     isolated: list[Event] = []
     n_in_artifacts = 0
-    for d in find_discharges(x, sfreq_hz, ch_names, max_duration_s=SHARP_WAVE_MAX_S, prepared=ctx):
+    for d in find_spikes(x, sfreq_hz, ch_names, prepared=ctx):
         if inside_any(d.apex_s, exclude, pad_s=2.0) or inside_any(
             d.apex_s, periodic_spans, pad_s=0.5
         ):

@@ -352,3 +352,36 @@ def test_evaluation_figures_one_seed() -> None:
         assert row["misclassified"] == 0, kind
     assert rows["epileptiform"]["max_abs_onset_error_s"] <= 0.05
     assert rows["seizure"]["max_abs_onset_error_s"] <= 3.0
+
+
+@pytest.mark.parametrize("seed", [11, 14])
+def test_every_spike_morphology_is_found_on_time_by_the_classifier(seed: int) -> None:
+    """Spikes, sharp waves, spike-and-slow-waves and polyspikes of the evaluation corpus's own
+    shapes (60-250 uV, fields of 2-6 electrodes) on a background with alpha, blinks and muscle:
+    most found, each morphology at least once, onsets within 0.1 s, and nothing far from one."""
+    from evaluation.corpus import SPIKE_MORPHOLOGIES, spikes
+
+    record = spikes(seed, 120.0)
+    report = detect_events(record.data_uv, SFREQ, record.ch_names)
+    found = report.of_type("epileptiform")
+    onsets = np.array([e.onset_s for e in found])
+    hit = [bool(onsets.size and np.min(np.abs(onsets - t.onset_s)) <= 0.1) for t in record.truth]
+    assert sum(hit) >= 0.75 * len(record.truth), f"found {sum(hit)} of {len(record.truth)}"
+    assert {t.subtype for t, h in zip(record.truth, hit, strict=True) if h} == set(
+        SPIKE_MORPHOLOGIES
+    )
+    truth_onsets = np.array([t.onset_s for t in record.truth])
+    for e in found:  # a polyspike's later spikes and slow waves are near it, never elsewhere
+        assert np.min(np.abs(truth_onsets - e.onset_s)) < 1.0, f"a false discharge at {e.onset_s}"
+        assert 0.5 < e.confidence <= 1.0 and "score" in e.details
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_awake_alpha_and_sleep_transients_raise_no_discharge(seed: int) -> None:
+    """Alpha waves, blinks, muscle and pops awake, and vertex-like K-complexes, spindles and
+    delta asleep, are of the size of small spikes: the classifier reports none of them."""
+    from evaluation.corpus import normal_asleep, normal_awake
+
+    for record in (normal_awake(seed, 120.0), normal_asleep(seed, 120.0)):
+        report = detect_events(record.data_uv, SFREQ, record.ch_names)
+        assert report.of_type(*CLINICAL) == [], record.category
