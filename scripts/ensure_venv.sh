@@ -34,6 +34,17 @@ if [ ! -f "$stamp" ]; then
     "$uv" pip sync -q --python "$venv/bin/python" "$here/requirements.lock"
     touch "$stamp"
 fi
+# Byte-compile the environment once. uv installs no .pyc files, and where
+# PYTHONDONTWRITEBYTECODE is set (as on these machines) Python never writes them either: every
+# process (each worker, CLI call and test subprocess) then compiled torch, MNE and faust from
+# source on import: 15.6 s for torch, MNE and faust here, 5.3 s once compiled. A file that
+# does not compile (test data of some packages) is harmless.
+compiled="$venv/.brrr-bytecode"
+if [ ! -f "$compiled" ]; then
+    echo "ensure_venv: byte-compiling $venv (once, about a minute)" >&2
+    "$venv/bin/python" -m compileall -q -j 0 "$venv/lib" >/dev/null 2>&1 || true
+    touch "$compiled"
+fi
 # The project itself, editable, so every clone points the console script at its own code.
 # A .pth file is per-venv, so re-point it at this clone each time (cheap, no network).
 "$uv" pip install -q --no-deps --python "$venv/bin/python" -e "$here" >&2

@@ -6,6 +6,7 @@ Processors never read configuration; this is where the settings become loaded mo
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 
@@ -70,7 +71,9 @@ class ModelCache:
     recording's channels (the weights are shared between montages).
 
     Loading is retried on the next request after a failure, so a checkpoint put in place
-    later is picked up without a restart.
+    later is picked up without a restart. The worker asks from several threads at once (its
+    heartbeat, the window agent, the finisher): one of them loads and the others wait, so the
+    model is built once, not once per thread (a load is seconds of both cores).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -79,6 +82,7 @@ class ModelCache:
         self.retry_after_s = settings.model_retry_s
         self._base: AnalysisOptions | None = None
         self._failed: tuple[float, AnalysisOptions] | None = None
+        self._loading = threading.Lock()
 
     def state(self) -> tuple[ModelState, str | None]:
         """Whether EEGPT is loaded (``ready``), could not be (``failed``, with the reason)
@@ -97,7 +101,22 @@ class ModelCache:
         """The options ``processors.analyze`` needs for a recording with these channels."""
         if analysis_type == "quick":
             return build_options(self.settings, ch_names, analysis_type="quick")
-        if self._base is None:
+        base = self._base if self._base is not None else self._load(ch_names, analysis_type)
+        if base.feature_extractor is None:  # the load failed: its options say why
+            return base
+        options = AnalysisOptions(probe=base.probe, feature_unavailable_reason=None)
+        try:
+            options.feature_extractor = base.feature_extractor.with_channels(ch_names)
+        except ModelUnavailable as exc:
+            options.feature_unavailable_reason = str(exc)
+        return options
+
+    def _load(self, ch_names: Sequence[str], analysis_type: str) -> AnalysisOptions:
+        """The loaded base options, or the failed load's (with the reason): one thread
+        loads while the others wait for it."""
+        with self._loading:
+            if self._base is not None:  # another thread loaded it while this one waited
+                return self._base
             now = time.monotonic()
             if self._failed is not None and now - self._failed[0] < self.retry_after_s:
                 return self._failed[1]
@@ -106,10 +125,4 @@ class ModelCache:
                 self._failed = (now, base)  # tried again after retry_after_s
                 return base
             self._base, self._failed = base, None
-        base = self._base
-        options = AnalysisOptions(probe=base.probe, feature_unavailable_reason=None)
-        try:
-            options.feature_extractor = base.feature_extractor.with_channels(ch_names)
-        except ModelUnavailable as exc:
-            options.feature_unavailable_reason = str(exc)
-        return options
+            return base

@@ -187,7 +187,7 @@ def _step(svc: Service, what: str, fn: Callable[[], object]) -> object:
             f"{svc.name}: {what} failed: {_short(exc)}\n"
             f"  log {svc.log_file}:\n{log_tail(svc.log_file)}\n"
             "Try: `brrr stack down && brrr stack up`; if it persists, remove "
-            f"{svc.settings.data_dir}/{svc.name} (its data) and retry."
+            f"{svc.data_folder} (its data) and retry."
         ) from exc
 
 
@@ -222,7 +222,7 @@ def _wait_ready(svc: Service, timeout_s: float, started: bool) -> None:
                 f"{svc.name}: the server exited right after starting.\n"
                 f"  log {svc.log_file}:\n{log_tail(svc.log_file)}\n"
                 f"Try: read the log above; a port clash can be fixed with {svc.port_setting}; "
-                f"a damaged data folder with rm -rf {svc.settings.data_dir}/{svc.name}."
+                f"a damaged data folder with rm -rf {svc.data_folder}."
             )
         time.sleep(0.3)
     where = (

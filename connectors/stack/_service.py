@@ -48,6 +48,11 @@ class Service:
     def log_file(self) -> Path:
         return self.settings.logs_dir / f"{self.name}.log"
 
+    @property
+    def data_folder(self) -> Path:
+        """Where the server keeps its data (named in the hints of error messages)."""
+        return self.settings.data_dir / self.name
+
     def pid(self) -> int | None:
         """The pid of our running server, or None (a stale pid file is removed)."""
         return owned_pid(self.pid_file, self.exe_names)

@@ -92,6 +92,10 @@ class Kafka(Service):
         return self.settings.data_dir / "kafka"
 
     @property
+    def data_folder(self) -> Path:
+        return self.home
+
+    @property
     def libs(self) -> Path:
         return self.settings.cache_dir / f"kafka-{kafka_version()}" / "libs"
 

@@ -115,6 +115,10 @@ class _PgAutoctlService(Service):
         )
 
     @property
+    def data_folder(self) -> Path:
+        return self.pgdata
+
+    @property
     def socket_dir(self) -> Path:
         """The unix sockets of all three clusters (one folder: a base backup copies the
         setting from the primary to the secondary)."""
@@ -197,6 +201,9 @@ class _PgAutoctlService(Service):
             "LC_ALL": "",
             "XDG_CONFIG_HOME": str(self._xdg("config")),
             "XDG_DATA_HOME": str(self._xdg("data")),
+            # The monitor's own services reach its database over the socket by libpq's
+            # default folder (/var/run/postgresql), which is not this cluster's.
+            "PGHOST": str(self.socket_dir),
         }
         if self.os_user:
             env["HOME"] = pwd.getpwnam(self.os_user).pw_dir
@@ -339,6 +346,12 @@ class PostgresNode(_PgAutoctlService):
     def monitor(self) -> PostgresMonitor:
         return PostgresMonitor(self.settings)
 
+    def start(self) -> int:
+        # A node's keeper gives up after five failed tries at the monitor within a second,
+        # which is how long a monitor recovering after a crash or reboot takes to answer.
+        self._wait_for_monitor()
+        return super().start()
+
     def _create(self) -> None:
         self._wait_for_monitor()
         if self.index == 0:
@@ -433,6 +446,21 @@ class PostgresNode(_PgAutoctlService):
         pg_partman`` (not a trusted extension) then works from the project's own migrations,
         as it does for the superuser that the TimescaleDB image creates in docker-compose.
         """
+        import psycopg
+
+        # A formation restarting after a crash may still be choosing its primary: the node
+        # that answers first can turn read-only (or be promoted) in between.
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                self._set_up_role_and_database()
+                return
+            except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
+
+    def _set_up_role_and_database(self) -> None:
         from psycopg import sql
 
         with self._superuser() as conn:

@@ -38,6 +38,10 @@ class Redis(Service):
     def workdir(self) -> Path:
         return self.settings.data_dir / "redis"
 
+    @property
+    def data_folder(self) -> Path:
+        return self.workdir
+
     def _binary(self) -> str | None:
         return shutil.which("redis-server") or (
             "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None

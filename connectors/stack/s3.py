@@ -39,6 +39,10 @@ class S3(Service):
         return self.settings.data_dir / "s3"
 
     @property
+    def data_folder(self) -> Path:
+        return self.root
+
+    @property
     def binary(self) -> Path:
         return self.settings.cache_dir / "bin" / "versitygw"
 

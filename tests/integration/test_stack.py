@@ -13,10 +13,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from click.testing import CliRunner
 
@@ -347,6 +349,50 @@ def test_status_says_which_postgres_node_is_primary(
     assert "running (primary)" in lines[primary], lines[primary]
     assert "running (secondary)" in lines[secondary], lines[secondary]
     assert f"running (monitor, primary {primary})" in lines["postgres-monitor"]
+
+
+def _pgid(process: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(process.pid)
+    except (ProcessLookupError, psutil.Error):
+        return None
+
+
+@integration
+def test_formation_killed_as_by_a_power_cut_comes_back_with_its_rows(
+    stack: Settings, unique_name: str
+) -> None:
+    """Every process of the PostgreSQL formation killed at once (a power cut, a reboot):
+    ``up`` starts them all again. The nodes' keepers used to give up, because they start
+    while the monitor is still recovering and stop after five tries within a second."""
+    if stack.stack_mode != "local":
+        pytest.skip("only the local stack runs the failover formation")
+    import psycopg
+    from psycopg import sql
+
+    from connectors.stack.postgres import postgres_services, wait_until_settled
+
+    wait_until_settled(stack)
+    table = sql.Identifier(unique_name.replace("-", "_"))
+    with psycopg.connect(stack.postgres_url) as conn:
+        conn.execute(sql.SQL("CREATE TABLE {} (id int PRIMARY KEY)").format(table))
+        conn.execute(sql.SQL("INSERT INTO {} SELECT generate_series(1, 100)").format(table))
+    formation = postgres_services(stack)
+    groups = {os.getpgid(svc.pid()) for svc in formation}  # type: ignore[arg-type]
+    members = [p for p in psutil.process_iter() if _pgid(p) in groups]  # pg_autoctl, postgres
+    for group in groups:
+        os.killpg(group, signal.SIGKILL)
+    _, alive = psutil.wait_procs(members, timeout=10)
+    assert not alive and all(svc.pid() is None for svc in formation), "the formation is down"
+
+    pids = up(stack)
+    roles = wait_until_settled(stack)
+    assert all(pids[svc.name] for svc in formation)
+    assert sorted(roles.values()) == ["primary", "secondary"], roles
+    with psycopg.connect(stack.postgres_url) as conn:
+        rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
+        conn.execute(sql.SQL("DROP TABLE {}").format(table))
+    assert rows == (100,), "every committed row is back"
 
 
 @integration
