@@ -10,13 +10,18 @@ the speed of the real architecture, as no checkpoint can be downloaded here):
    cost of streaming;
 3. the same with two worker processes sharing the partitions;
 4. one worker's resident memory while it replays ``--files`` files: peak, and the growth
-   from the 5th completed file to the last.
+   of its resting memory from the 5th completed file to the last. The resting memory of a
+   file is the lowest RSS between the completion before it and its own: a point sample at
+   completion lands at a random phase of the job cycle (a finisher holds a recording's
+   arrays for a few seconds) and swings by hundreds of MB, while a leak raises the troughs.
+   The point samples are kept in the JSON too.
 
 The stack must be up (``brrr stack up``). Each run uses a Kafka namespace of its own.
 Figures go to stdout and ``bench/results/streams.json``; nothing is asserted (targets:
 ratio >= 0.9, memory growth < 5 %).
 
-Usage: ``python bench/bench_streams.py [--files 20] [--minutes 20] [--throughput-files 4]``
+Usage: ``python bench/bench_streams.py [--files 20] [--minutes 20] [--throughput-files 4]
+[--only throughput|memory]``
 """
 
 from __future__ import annotations
@@ -140,6 +145,11 @@ class Workers:
         before = [rss for ts, rss in self.samples if ts <= t]
         return before[-1] if before else self.samples[0][1]
 
+    def resting_rss(self, t0: float, t1: float) -> int:
+        """The lowest RSS sampled in (t0, t1]: what the worker comes back to between jobs."""
+        inside = [rss for ts, rss in self.samples if t0 < ts <= t1]
+        return min(inside) if inside else self.rss_at(t1)
+
     def stop(self) -> None:
         self._stop.set()
         for p in self.procs:
@@ -177,6 +187,8 @@ def through_kafka(paths: list[Path], n_workers: int, log_dir: Path) -> dict[str,
     hours = sum(r.duration_s for r in replayed) / 3600
     finished = sorted(done_at.values())
     rss_mb = [workers.rss_at(t) / 2**20 for t in finished]
+    starts = [t0, *finished[:-1]]
+    resting_mb = [workers.resting_rss(a, b) / 2**20 for a, b in zip(starts, finished, strict=True)]
     return {
         "workers": n_workers,
         "files": len(paths),
@@ -186,6 +198,7 @@ def through_kafka(paths: list[Path], n_workers: int, log_dir: Path) -> dict[str,
         "h_per_min": hours / (wall_s / 60),
         "peak_rss_mb": max(rss for _, rss in workers.samples) / 2**20,
         "rss_mb_after_each_file": [round(r, 1) for r in rss_mb],
+        "resting_rss_mb_per_file": [round(r, 1) for r in resting_mb],
     }
 
 
@@ -308,6 +321,12 @@ def main() -> None:
         help="only the live capacity: these numbers of real-time devices",
     )
     parser.add_argument("--live-minutes", type=float, default=5.0, help="length of each live run")
+    parser.add_argument(
+        "--only",
+        choices=("throughput", "memory"),
+        default=None,
+        help="only the throughput runs or only the memory run (default: both)",
+    )
     args = parser.parse_args()
     if args.live:
         RESULTS_DIR.mkdir(exist_ok=True)
@@ -330,43 +349,78 @@ def main() -> None:
         (RESULTS_DIR / "streams_live.json").write_text(json.dumps(rows, indent=2))
         return
     RESULTS_DIR.mkdir(exist_ok=True)
+    figures: dict[str, Any] = {"files_minutes": args.minutes}
     with tempfile.TemporaryDirectory(prefix="brrr-bench-streams-") as tmp:
         tmp_dir = Path(tmp)
-        paths = write_files(tmp_dir, max(args.files, args.throughput_files), args.minutes)
-        subset = paths[: args.throughput_files]
+        n_files = args.throughput_files if args.only == "throughput" else args.files
+        paths = write_files(tmp_dir, max(n_files, args.throughput_files), args.minutes)
         print(f"{len(paths)} files of {args.minutes:g} min, 19 channels, 256 Hz", flush=True)
-        one_process = in_process(subset)
-        print(f"in one process: {one_process['h_per_min']:.3f} h of EEG per minute", flush=True)
-        one = through_kafka(subset, 1, tmp_dir)
-        print(f"one worker:     {one['h_per_min']:.3f} h/min", flush=True)
-        two = through_kafka(subset, 2, tmp_dir)
-        print(f"two workers:    {two['h_per_min']:.3f} h/min", flush=True)
-        memory = through_kafka(paths[: args.files], 1, tmp_dir)
-    after = memory["rss_mb_after_each_file"]
-    growth = (after[-1] - after[4]) / after[4] if len(after) >= 5 else None
-    figures = {
-        "files_minutes": args.minutes,
+        if args.only in (None, "throughput"):
+            figures.update(throughput(paths[: args.throughput_files], tmp_dir))
+        if args.only in (None, "memory"):
+            figures.update(memory(paths[: args.files], tmp_dir))
+    name = "streams.json" if args.only is None else f"streams_{args.only}.json"
+    (RESULTS_DIR / name).write_text(json.dumps(figures, indent=2))
+    print_figures(figures)
+    print(f"written to {RESULTS_DIR / name}")
+
+
+def throughput(paths: list[Path], tmp_dir: Path) -> dict[str, Any]:
+    """In one process, then through Kafka to one worker and to two."""
+    one_process = in_process(paths)
+    print(f"in one process: {one_process['h_per_min']:.3f} h of EEG per minute", flush=True)
+    one = through_kafka(paths, 1, tmp_dir)
+    print(f"one worker:     {one['h_per_min']:.3f} h/min", flush=True)
+    two = through_kafka(paths, 2, tmp_dir)
+    print(f"two workers:    {two['h_per_min']:.3f} h/min", flush=True)
+    return {
         "in_process": one_process,
         "one_worker": one,
         "two_workers": two,
         "ratio_one_worker": one["h_per_min"] / one_process["h_per_min"],
         "ratio_two_workers": two["h_per_min"] / one_process["h_per_min"],
-        "memory_run": memory,
-        "memory_growth_5th_to_last": growth,
     }
-    (RESULTS_DIR / "streams.json").write_text(json.dumps(figures, indent=2))
+
+
+def memory(paths: list[Path], tmp_dir: Path) -> dict[str, Any]:
+    """One worker replaying every file: its resting memory per file, and the growth."""
+    run = through_kafka(paths, 1, tmp_dir)
+
+    def growth(series: list[float]) -> float | None:
+        return (series[-1] - series[4]) / series[4] if len(series) >= 5 else None
+
+    return {
+        "memory_run": run,
+        "memory_growth_5th_to_last": growth(run["resting_rss_mb_per_file"]),
+        "memory_growth_at_completion_samples": growth(run["rss_mb_after_each_file"]),
+    }
+
+
+def print_figures(figures: dict[str, Any]) -> None:
     print()
-    print(f"{'what':<44} {'figure':>12}")
-    print(f"{'in one process (h of EEG per min)':<44} {one_process['h_per_min']:>12.3f}")
-    print(f"{'through Kafka, one worker (h/min)':<44} {one['h_per_min']:>12.3f}")
-    print(f"{'  ratio to one process (target >= 0.9)':<44} {figures['ratio_one_worker']:>12.2f}")
-    print(f"{'through Kafka, two workers (h/min)':<44} {two['h_per_min']:>12.3f}")
-    print(f"{'  ratio to one process':<44} {figures['ratio_two_workers']:>12.2f}")
-    print(f"{'worker peak RSS over the memory run (MB)':<44} {memory['peak_rss_mb']:>12.0f}")
-    if growth is not None:
-        print(f"{'RSS growth 5th -> last file (target < 5 %)':<44} {100 * growth:>11.1f}%")
-    print(f"files of the memory run: {len(after)}, failed: {memory['failed'] or 'none'}")
-    print(f"written to {RESULTS_DIR / 'streams.json'}")
+    print(f"{'what':<48} {'figure':>12}")
+    if "in_process" in figures:
+        rows = [
+            ("in one process (h of EEG per min)", f"{figures['in_process']['h_per_min']:.3f}"),
+            ("through Kafka, one worker (h/min)", f"{figures['one_worker']['h_per_min']:.3f}"),
+            ("  ratio to one process (target >= 0.9)", f"{figures['ratio_one_worker']:.2f}"),
+            ("through Kafka, two workers (h/min)", f"{figures['two_workers']['h_per_min']:.3f}"),
+            ("  ratio to one process", f"{figures['ratio_two_workers']:.2f}"),
+        ]
+        for what, value in rows:
+            print(f"{what:<48} {value:>12}")
+    if "memory_run" in figures:
+        run = figures["memory_run"]
+        resting = run["resting_rss_mb_per_file"]
+        print(f"{'worker peak RSS over the memory run (MB)':<48} {run['peak_rss_mb']:>12.0f}")
+        if len(resting) >= 5:
+            print(f"{'resting RSS after the 5th / last file (MB)':<48} "
+                  f"{f'{resting[4]:.0f} / {resting[-1]:.0f}':>12}")  # fmt: skip
+            growth = figures["memory_growth_5th_to_last"]
+            print(f"{'resting RSS growth 5th -> last (target < 5 %)':<48} {100 * growth:>11.1f}%")
+            point = figures["memory_growth_at_completion_samples"]
+            print(f"{'  (RSS sampled at completion: ' + f'{100 * point:+.1f} %)':<48}")
+        print(f"files of the memory run: {len(resting)}, failed: {run['failed'] or 'none'}")
 
 
 if __name__ == "__main__":
