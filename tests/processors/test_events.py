@@ -201,6 +201,64 @@ def test_sustained_periodic_discharges_whose_slow_waves_fill_the_cycle(lateraliz
     assert clean.of_type(*CLINICAL) == []
 
 
+def _corpus_like_train(
+    data: np.ndarray, gains: np.ndarray, onset_s: float, length_s: float, rate_hz: float,
+    kind: str, seed: int,
+) -> list[float]:  # fmt: skip
+    """Discharges of the evaluation corpus's ``kind`` at ``rate_hz``, 15 % amplitude and 5 %
+    interval jitter, as :func:`evaluation.corpus._periodic` draws them."""
+    from evaluation.corpus import discharge
+
+    rng = np.random.default_rng(seed)
+    onsets, t = [], onset_s
+    while t < onset_s + length_s:
+        wave, _ = discharge(kind, rng)
+        a = round(t * SFREQ)
+        data[:, a : a + wave.size] += (gains * rng.uniform(0.85, 1.15))[:, None] * wave[None, :]
+        onsets.append(t)
+        t += (1.0 / rate_hz) * (1.0 + 0.05 * float(rng.standard_normal()))
+    return onsets
+
+
+@pytest.mark.parametrize(
+    ("lateralized", "kind", "rate_hz"),
+    [(False, "spike_and_slow_wave", 2.15), (False, "sharp_wave", 2.3), (True, "sharp_wave", 2.2)],
+)
+def test_periodic_discharges_at_2_to_2_5_hz_are_one_train_of_their_type(
+    lateralized: bool, kind: str, rate_hz: float
+) -> None:
+    """GPDs at 2.1-2.3 Hz put their power at the second harmonic (read as a 4.5 Hz seizure
+    before the seizure detector asked a rhythm to repeat at its own period), and an LPD at
+    2.2 Hz: each is found with its type, rate, place and side and nothing else, and the
+    background without it raises nothing."""
+    from processors.geometry import positions_m
+
+    sim = generate_eeg(150.0, muscle=True, seed=43)
+    pos = positions_m(sim.ch_names)
+    if lateralized:  # left posterior focus, the other hemisphere at 15 %
+        focus = pos[sim.ch_names.index("O1")]
+        gains = 140.0 * np.exp(-0.5 * (np.linalg.norm(pos - focus, axis=1) / 0.08) ** 2)
+        gains[pos[:, 0] > 0] *= 0.15
+    else:  # frontally predominant, as the corpus's GPDs
+        gains = 150.0 * (0.7 + 0.3 * np.clip(pos[:, 1] / 0.08, -1, 1))
+    data = sim.data_uv.copy()
+    onsets = _corpus_like_train(data, gains, 40.0, 60.0, rate_hz, kind, seed=43)
+    found = detect_events(data, SFREQ, sim.ch_names).of_type(*CLINICAL)
+    kind_out = "PLED" if lateralized else "GPED"
+    during = [e for e in found if e.onset_s < onsets[-1] + 1.0 and e.offset_s > onsets[0]]
+    assert {e.type for e in during} == {kind_out}, [(e.type, round(e.onset_s, 1)) for e in found]
+    first = min(during, key=lambda e: e.onset_s)
+    assert abs(first.onset_s - 40.0) < 1.0
+    assert all(abs(e.details["frequency_hz"] - rate_hz) < 0.15 for e in during)
+    assert sum(e.details["n_discharges"] for e in during) >= 0.6 * len(onsets)
+    if lateralized:
+        assert all(e.details["side"] == "left" for e in during)
+        assert "O1" in first.channels
+    assert not [e for e in found if e not in during and e.type != "epileptiform"]
+    clean = detect_events(sim.data_uv, SFREQ, sim.ch_names)
+    assert clean.of_type(*CLINICAL) == []
+
+
 def test_burst_suppression_stretch_and_ratio() -> None:
     sim = generate_eeg(160.0, events=[InjectedEvent("burst_suppression", 30.0, 100.0)], seed=6)
     truth = sim.events_of("burst_suppression")[0]
