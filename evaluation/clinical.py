@@ -1,8 +1,8 @@
 """The whole analysis on the evaluation corpus, per category, and on the real recordings.
 
 Run ``python -m evaluation.clinical [--records 10] [--minutes 3] [--real DIR]
-[--categories lpd gpd ...]``. Every record
-of :mod:`evaluation.corpus` goes through ``processors.analyze.analyze(..., "screening")`` (no
+[--categories NAME ...]`` (every category by default). Every record of
+:mod:`evaluation.corpus` goes through ``processors.analyze.analyze(..., "screening")`` (no
 EEGPT: the qEEG verdict, the discharge screen, then the events of abnormal records). Per
 category it prints:
 
@@ -44,6 +44,17 @@ def _events(out: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _overlaps(e: dict[str, Any], onset_s: float, offset_s: float) -> bool:
     return e["onset_s"] < offset_s and e["onset_s"] + e["duration_s"] > onset_s
+
+
+def _truth_text(record: CorpusRecord) -> str:
+    return ", ".join(f"{t.type} {t.onset_s:.1f}-{t.offset_s:.1f}" for t in record.truth) or "-"
+
+
+def _seizure_text(out: dict[str, Any]) -> str:
+    """The seizures found, as onset-offset (seconds)."""
+    found = [e for e in _events(out) if e["type"] == "seizure"]
+    spans = [f"{e['onset_s']:.1f}-{e['onset_s'] + e['duration_s']:.1f}" for e in found]
+    return ", ".join(spans) or "-"
 
 
 def score_record(record: CorpusRecord, out: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +100,7 @@ def evaluate(
     verbose: bool = False,
     categories: Sequence[str] | None = None,
 ) -> dict:
-    """Per category (all of :data:`evaluation.corpus.CATEGORIES`, or ``categories``): verdicts,
+    """Per category (every one of the corpus unless ``categories`` names some): verdicts,
     triage, sensitivity, false detections per clean hour, onset."""
     table: dict[str, Any] = {}
     for category in categories or CATEGORIES:
@@ -105,7 +116,8 @@ def evaluate(
             if verbose:
                 r = rows[-1]
                 print(f"  {category} seed {record.seed}: abnormal={r['abnormal']} "
-                      f"{r['triage']} found={r.get('found')} {r['evidence']}")  # fmt: skip
+                      f"{r['triage']} found={r.get('found')} {r['evidence']} "
+                      f"truth {_truth_text(record)} seizures {_seizure_text(out)}")  # fmt: skip
         hours = n_records * duration_s / 3600
         errors = [e for r in rows for e in r["onset_errors_s"]]
         found = [r["found"] for r in rows if "found" in r]
@@ -174,15 +186,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--real", type=Path, default=None, help="triage these recordings too")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--verbose", action="store_true")
     parser.add_argument(
         "--categories", nargs="+", choices=list(CATEGORIES), default=None,
-        help="only these categories (default: all)",
+        help="only these categories (all by default)",
     )  # fmt: skip
-    parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    result = evaluate(
-        args.records, args.minutes * 60, verbose=args.verbose, categories=args.categories
-    )
+    result = evaluate(args.records, args.minutes * 60, args.verbose, args.categories)
     print_table(result)
     if args.real is not None:
         result["real"] = triage_real(args.real)

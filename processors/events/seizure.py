@@ -14,12 +14,26 @@ Ictal epochs on at least two channels make an ictal second; runs of them are mer
 gaps of up to 2 s and kept when they last at least 10 s. The seizure burden is the share of
 the record inside seizures.
 
+The first epoch that passes these thresholds is often seconds after the seizure began: a
+focal onset is low in amplitude and grows. Once a seizure is confirmed, its onset is tracked
+back (:func:`track_onset`) on the channels where it starts: the amplitude envelope of the
+detected rhythm (its frequency at onset, +-1.5 Hz) is compared with the channels' background
+over the rest of the record, and the onset is the change point of a one-sided CUSUM (Page
+1954) run from up to 20 s before the confirmed start, the last time the cumulative excess over
+the background was zero (the change-point estimate of Page's test, as used for seizure onset
+by Qu and Gotman 1997, who measure each feature against the preceding background). A run
+that begins with the posterior alpha rhythm waxing just before the seizure (joined to it across
+the 2 s gap) starts at its first epoch that is not alpha (:func:`_after_alpha_lead`).
+
 References
 ----------
 Esteller R, Echauz J, Tcheng T, Litt B, Pless B. Line length: an efficient feature for seizure
 onset detection. Proc 23rd IEEE EMBS Conference, 1707-1710, 2001.
 Gotman J. Automatic recognition of epileptic seizures in the EEG. Electroencephalogr Clin
 Neurophysiol 54(5):530-540, 1982.
+Page ES. Continuous inspection schemes. Biometrika 41(1/2):100-115, 1954.
+Qu H, Gotman J. A patient-specific algorithm for the detection of seizure onset in long-term
+EEG monitoring: possible use as a warning device. IEEE Trans Biomed Eng 44(2):115-122, 1997.
 Rabiner LR. On the use of autocorrelation analysis for pitch detection. IEEE Trans Acoust
 Speech Signal Process 25(1):24-33, 1977.
 Hirsch LJ et al. American Clinical Neurophysiology Society's Standardized Critical Care EEG
@@ -31,6 +45,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import ndimage
+from scipy.signal import hilbert
 
 from processors.events._common import (
     bandpass,
@@ -67,6 +83,21 @@ MIN_PERIODICITY = 0.5
 HARMONIC_MAX_HZ = 2 * MIN_FREQUENCY_HZ + 0.5
 MIN_CHANNELS = 2
 BAND_HZ = (1.0, 20.0)
+#: how far before its first confirmed epoch a seizure's onset may be tracked back
+ONSET_TRACK_S = 20.0
+#: half-width of the band around the rhythm's frequency whose envelope is tracked
+ONSET_BAND_HALF_HZ = 1.5
+MAX_ONSET_EXTRA_HZ = 6.0
+#: the envelope is taken in steps of this, smoothed over ONSET_SMOOTH_S
+ONSET_STEP_S = 0.25
+ONSET_SMOOTH_S = 1.0
+#: CUSUM allowance (robust standard deviations of the log envelope over the background):
+#: an excess smaller than this does not accumulate
+CUSUM_K = 2.0
+#: the start sought is at least this share of the log-envelope excess at the confirmed start
+ONSET_SHARE = 0.3
+#: background for the CUSUM: at least this much of the record outside seizures
+MIN_REFERENCE_S = 10.0
 
 
 def seizure_features(
@@ -192,6 +223,8 @@ def detect_seizures(
     x = check_signal(data_uv, sfreq_hz, ch_names)
     if x.shape[1] < round(max(EPOCH_S, min_duration_s) * sfreq_hz):
         return []
+    if filtered is None:
+        filtered = bandpass(x, sfreq_hz, BAND_HZ[0], 35.0)
     feats = seizure_features(x, sfreq_hz, filtered)
     ll_all, dom_all = feats["ll_ratio"], feats["dominant_hz"]
     rhythmic = (dom_all > MIN_FREQUENCY_HZ) & (feats["rhythmicity"] >= MIN_RHYTHMICITY)
@@ -205,7 +238,12 @@ def detect_seizures(
     # Onset search: the first seconds of a seizure are often low in amplitude; walk back
     # while the same channels stay rhythmic above 2.5 Hz at a lower line-length ratio.
     weak = rhythmic & (ll_all >= ONSET_LL_RATIO)
-    for a, b in merge_runs(runs(per_epoch), max_gap=gap):
+    merged = merge_runs(runs(per_epoch), max_gap=gap)
+    t_ep = feats["epoch_start_s"]
+    # every candidate run, as the stretches the onset tracker keeps out of the background
+    spans = [(float(t_ep[a]), float(t_ep[b - 1]) + EPOCH_S) for a, b in merged]
+    for a, b in merged:
+        a = _after_alpha_lead(ictal, dom_all, ch_names, a, b)
         core = ictal[:, a:b].mean(axis=1) >= 0.25
         f0 = _median_where(dom_all[:, a], ictal[:, a])
         while a > 0 and (weak[core, a - 1] & (np.abs(dom_all[core, a - 1] - f0) <= 1.5)).any():
@@ -233,14 +271,23 @@ def detect_seizures(
         )
         if _is_posterior_rhythm(ch_names, chans, f_on, f_off):
             continue
+        # an epoch turns ictal once about half of it is: the confirmed start is mid-epoch;
+        # the seizure began where its rhythm rose on the channels it starts on
+        start_s = float(feats["epoch_start_s"][a] + ONSET_OFFSET_S)
+        end_s = start_s + duration
+        first = core & weak[:, a : a + 3].any(axis=1)
+        onset_s = track_onset(
+            filtered, sfreq_hz, np.flatnonzero(first if first.any() else core), f_on,
+            start_s, end_s, spans, slowing_hz_per_s=max(0.0, f_on - f_off) / duration,
+        )  # fmt: skip
+        duration = end_s - onset_s
         conf = 0.5 + 0.15 * np.tanh((np.median(llr) - ll_ratio) / 2) + 0.05 * min(len(chans), 5)
         conf += 0.1 * min(duration / 30.0, 1.0)
         events.append(
             Event(
                 type="seizure",
                 subtype=None,
-                # an epoch turns ictal once about half of it is: the onset is mid-epoch
-                onset_s=float(feats["epoch_start_s"][a] + ONSET_OFFSET_S),
+                onset_s=onset_s,
                 duration_s=float(duration),
                 channels=chans,
                 confidence=float(np.clip(conf, 0.0, 1.0)),
@@ -253,6 +300,96 @@ def detect_seizures(
             )
         )
     return events
+
+
+def track_onset(
+    filtered: np.ndarray,
+    sfreq_hz: float,
+    channels: np.ndarray,
+    frequency_hz: float,
+    confirmed_s: float,
+    end_s: float,
+    seizures: Sequence[tuple[float, float]] = (),
+    *,
+    slowing_hz_per_s: float = 0.0,
+) -> float:
+    """The onset of a confirmed seizure, tracked back to where its rhythm began rising.
+
+    The amplitude envelope (Hilbert) of ``filtered`` band-passed to ``frequency_hz`` +-
+    :data:`ONSET_BAND_HALF_HZ` on ``channels`` is taken in :data:`ONSET_STEP_S` steps,
+    log-scaled, smoothed over :data:`ONSET_SMOOTH_S` and standardised per channel by its
+    median and median absolute deviation over the background (the record outside
+    ``seizures`` and outside the stretch searched), then averaged over the channels and
+    standardised again. A one-sided CUSUM (Page 1954), ``S = max(0, S + z - k)`` with
+    ``k`` = :data:`CUSUM_K`, runs from :data:`ONSET_TRACK_S` before ``confirmed_s`` to it; the
+    onset is the step after its last zero (Page's change-point estimate): the first time the
+    rhythm stood above the background and stayed above it up to the confirmed start.
+
+    Parameters
+    ----------
+    filtered : ndarray, shape (n_channels, n_samples)
+        The signal band-passed 1-35 Hz.
+    sfreq_hz : float
+    channels : ndarray of int
+        Rows where the seizure starts.
+    frequency_hz : float
+        The rhythm's frequency at the confirmed start.
+    confirmed_s, end_s : float
+        The first confirmed ictal time and the seizure's end.
+    seizures : sequence of (onset_s, offset_s)
+        Every seizure of the record (kept out of the background).
+
+    Returns
+    -------
+    float
+        The onset (seconds), never later than ``confirmed_s`` nor earlier than
+        :data:`ONSET_TRACK_S` before it; ``confirmed_s`` when there is too little background.
+    """
+    if channels.size == 0 or frequency_hz <= 0:
+        return confirmed_s
+    lo = max(BAND_HZ[0], frequency_hz - ONSET_BAND_HALF_HZ)
+    # a seizure that slows was faster before it was confirmed: the band reaches up to the
+    # frequency it had ONSET_TRACK_S earlier at its mean rate of slowing (at most
+    # MAX_ONSET_EXTRA_HZ more)
+    extra = min(MAX_ONSET_EXTRA_HZ, slowing_hz_per_s * ONSET_TRACK_S)
+    hi = frequency_hz + ONSET_BAND_HALF_HZ + extra
+    env = np.abs(hilbert(bandpass(filtered[channels], sfreq_hz, lo, hi, order=3), axis=1))
+    step = max(1, round(ONSET_STEP_S * sfreq_hz))
+    n_steps = env.shape[1] // step
+    if n_steps < 4:
+        return confirmed_s
+    z = np.log(env[:, : n_steps * step].reshape(env.shape[0], n_steps, step).mean(axis=2) + 1e-3)
+    z = ndimage.uniform_filter1d(z, size=max(1, round(ONSET_SMOOTH_S / ONSET_STEP_S)), axis=1)
+    t = (np.arange(n_steps) + 0.5) * step / sfreq_hz
+    i0 = int(np.searchsorted(t, confirmed_s - ONSET_TRACK_S))
+    ic = int(np.searchsorted(t, confirmed_s))
+    ref = (t < confirmed_s - ONSET_TRACK_S - ONSET_SMOOTH_S) | (t > end_s + ONSET_SMOOTH_S)
+    for a_s, b_s in seizures:
+        ref &= (t < a_s - ONSET_SMOOTH_S) | (t > b_s + ONSET_SMOOTH_S)
+    if ref.sum() * ONSET_STEP_S < MIN_REFERENCE_S or ic <= i0:
+        return confirmed_s
+    zc = np.median(_robust_z(z, ref), axis=0)
+    zc = _robust_z(zc[None, :], ref)[0]
+    # Page's allowance is half the shift to be detected: here a start at ONSET_SHARE of the
+    # excess the seizure has when confirmed, and never under CUSUM_K
+    ictal = float(np.median(zc[ic : ic + round(EPOCH_S / ONSET_STEP_S)]))
+    k = max(CUSUM_K, 0.5 * ONSET_SHARE * ictal)
+    s = 0.0
+    last_zero = i0 - 1
+    for i in range(i0, ic):
+        s = max(0.0, s + float(zc[i]) - k)
+        if s == 0.0:
+            last_zero = i
+    if last_zero >= ic - 1:
+        return confirmed_s
+    return float(min(confirmed_s, t[last_zero + 1] - 0.5 * ONSET_STEP_S))
+
+
+def _robust_z(z: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Each row minus its median over ``ref``, over its scaled median absolute deviation."""
+    med = np.median(z[:, ref], axis=1, keepdims=True)
+    mad = 1.4826 * np.median(np.abs(z[:, ref] - med), axis=1, keepdims=True)
+    return (z - med) / np.maximum(mad, 1e-6)
 
 
 #: seizures this close (seconds) are one seizure
@@ -299,6 +436,23 @@ def join_seizures(seizures: Sequence[Event], more: Sequence[Event]) -> list[Even
         else:
             out.append(e)
     return out
+
+
+def _after_alpha_lead(
+    ictal: np.ndarray, dominant_hz: np.ndarray, ch_names: Sequence[str], a: int, b: int
+) -> int:
+    """The first epoch of the run ``a:b`` after its lead of alpha: the posterior rhythm waxing
+    just before a seizure joins it across the gap, and is no part of it. Epochs are skipped
+    while their ictal channels are a posterior rhythm (:func:`_is_posterior_rhythm`) or none
+    are ictal; a run that is alpha throughout is kept whole (it is judged as a whole)."""
+    for i in range(a, b):
+        chans = np.flatnonzero(ictal[:, i])
+        if chans.size == 0:
+            continue
+        f_hz = float(np.median(dominant_hz[chans, i]))
+        if not _is_posterior_rhythm(ch_names, [ch_names[c] for c in chans], f_hz, f_hz):
+            return i
+    return a
 
 
 def _median_where(values: np.ndarray, mask: np.ndarray) -> float:

@@ -96,6 +96,31 @@ def test_seizure_onset_duration_and_burden() -> None:
     assert inside == []
 
 
+@pytest.mark.parametrize(
+    ("seed", "onset_s", "length_s", "rate_hz", "amplitude_uv"),
+    [
+        # a focal start at 17 uV that the line length confirms 7 s late
+        (318, 82.4, 58.4, 7.8, 55.0),
+        # the posterior alpha waxing 3 s before the seizure joins it across the gap
+        (302, 83.3, 50.4, 8.0, 78.0),
+    ],
+)
+def test_focal_low_amplitude_seizure_onset_on_time(
+    seed: int, onset_s: float, length_s: float, rate_hz: float, amplitude_uv: float
+) -> None:
+    """A focal rhythmic seizure at the low end of the corpus's amplitudes (tuning seeds of
+    evaluation.seizure_tuning): found once, its onset within 5 s, and the same background
+    without it raises nothing."""
+    ev = InjectedEvent("seizure", onset_s, length_s, rate_hz=rate_hz, amplitude_uv=amplitude_uv)
+    sim = generate_eeg(180.0, events=[ev], muscle=True, seed=seed)
+    seizures = detect_events(sim.data_uv, SFREQ, sim.ch_names).of_type("seizure")
+    assert len(seizures) == 1, [(e.onset_s, e.duration_s) for e in seizures]
+    assert abs(seizures[0].onset_s - onset_s) <= 5.0, seizures[0].onset_s
+    assert abs(seizures[0].offset_s - (onset_s + length_s)) <= 5.0
+    clean = generate_eeg(180.0, muscle=True, seed=seed)
+    assert detect_events(clean.data_uv, SFREQ, clean.ch_names).of_type(*CLINICAL) == []
+
+
 def test_seizure_onset_does_not_drift_at_an_odd_rate() -> None:
     """At 181 Hz one second is not a whole number of (decimated) samples; the epoch times
     come from the step taken, so a late seizure keeps its onset (it was 4.5 s late)."""
