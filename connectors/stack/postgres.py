@@ -170,7 +170,11 @@ class _PgAutoctlService(Service):
             log_file=self.log_file,
             pid_file=self.pid_file,
             cwd=self.base_dir,
-            env=self._env(),
+            # Once created, the clusters listen only on this stack's socket folder, and the
+            # monitor's own services find their database by libpq's default folder
+            # (/var/run/postgresql) unless told. Not while creating: pg_autoctl's initdb
+            # cluster listens in the default folder until our settings are appended.
+            env={**self._env(), "PGHOST": str(self.socket_dir)},
             user=self.os_user,
         )
 
@@ -201,9 +205,6 @@ class _PgAutoctlService(Service):
             "LC_ALL": "",
             "XDG_CONFIG_HOME": str(self._xdg("config")),
             "XDG_DATA_HOME": str(self._xdg("data")),
-            # The monitor's own services reach its database over the socket by libpq's
-            # default folder (/var/run/postgresql), which is not this cluster's.
-            "PGHOST": str(self.socket_dir),
         }
         if self.os_user:
             env["HOME"] = pwd.getpwnam(self.os_user).pw_dir
