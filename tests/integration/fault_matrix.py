@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -48,13 +47,12 @@ from connectors.stack.postgres import (
 from connectors.stack.redis import Redis
 from connectors.stack.s3 import S3
 from processors.synthetic import InjectedEvent, generate_eeg
-from streams.alerts import follow_alerts
 from streams.device import Misbehaviour
 from streams.device_run import run_devices
 from streams.live import live_job_id
 from streams.replay import submit
 from tests.integration.api_client import SignedIn, app_client, sign_in
-from tests.integration.workers import WorkerPool, stream_settings, workers_for
+from tests.integration.workers import AlertFollower, WorkerPool, stream_settings, workers_for
 
 #: Analysis windows are 4 s long, without overlap, for files and live streams alike.
 WINDOW_S = 4.0
@@ -371,25 +369,6 @@ async def _wait_finished(settings: Settings, jobs: list[str], timeout_s: float) 
             break
         await asyncio.sleep(1.0)
     return states
-
-
-class AlertFollower:
-    """``brrr alerts follow`` in a thread: every alert the urgent-triage topic delivers."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.alerts: list[dict] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
-        self._thread.start()
-
-    def _run(self, settings: Settings) -> None:
-        for alert in follow_alerts(settings, from_beginning=True, stop=self._stop.is_set):
-            self.alerts.append(alert)
-
-    def stop(self) -> list[dict]:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        return self.alerts
 
 
 # -- what was lost or duplicated ----------------------------------------------------------------

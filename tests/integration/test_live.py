@@ -11,31 +11,11 @@ import psycopg
 import pytest
 
 from connectors.settings import Settings
-from streams.alerts import follow_alerts
 from streams.device import Misbehaviour
 from streams.device_run import run_devices
-from tests.integration.workers import WorkerPool
+from tests.integration.workers import AlertFollower, WorkerPool
 
 pytestmark = pytest.mark.integration
-
-
-class Follower:
-    """``brrr alerts follow`` in a thread, collecting what it prints."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.alerts: list[dict] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
-        self._thread.start()
-
-    def _run(self, settings: Settings) -> None:
-        for alert in follow_alerts(settings, from_beginning=True, stop=self._stop.is_set):
-            self.alerts.append(alert)
-
-    def stop(self) -> list[dict]:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        return self.alerts
 
 
 def _stream(
@@ -116,7 +96,7 @@ def test_a_seizure_on_a_live_device_raises_one_alert_then_its_end(
     settings: Settings, workers: WorkerPool
 ) -> None:
     workers.start()
-    follower = Follower(settings)
+    follower = AlertFollower(settings)
     _stream(settings, seconds=210.0, speed=15.0, events=("seizure@100+30",), seed=21)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -165,7 +145,7 @@ def test_a_worker_killed_during_a_seizure_does_not_alert_twice(
     settings: Settings, workers: WorkerPool
 ) -> None:
     first = workers.start()
-    follower = Follower(settings)
+    follower = AlertFollower(settings)
     devices = threading.Thread(
         target=_stream,
         args=(settings,),

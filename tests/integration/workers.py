@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 import psycopg
 
 from connectors.settings import REPO_ROOT, Settings
+from streams.alerts import follow_alerts
 from streams.replay import FileOutcome, ReplayedFile, follow, submit
 
 #: Settings the stream tests give their workers: short enough for tests, as in production.
@@ -172,3 +174,22 @@ def wait_for_progress(
             return progress
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} did not reach progress {at_least} within {timeout_s:g} s")
+
+
+class AlertFollower:
+    """``brrr alerts follow`` in a thread: every alert the urgent-triage topic delivers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.alerts: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
+        self._thread.start()
+
+    def _run(self, settings: Settings) -> None:
+        for alert in follow_alerts(settings, from_beginning=True, stop=self._stop.is_set):
+            self.alerts.append(alert)
+
+    def stop(self) -> list[dict]:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        return self.alerts
