@@ -110,9 +110,7 @@ class _PgAutoctlService(Service):
 
     @property
     def pgdata(self) -> Path:
-        return self.base_dir / self.name.replace("postgres-", "node-").replace(
-            "node-monitor", "monitor"
-        )
+        return self.base_dir / self.folder
 
     @property
     def data_folder(self) -> Path:
@@ -353,8 +351,7 @@ class PostgresNode(_PgAutoctlService):
         self._wait_for_monitor()
         return super().start()
 
-    def _create(self) -> None:
-        self._wait_for_monitor()
+    def _create(self) -> None:  # after start() has waited for the monitor
         if self.index == 0:
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb()
