@@ -32,6 +32,7 @@ non-experts and automated methods. Nat Methods 11(4):385-392, 2014.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from scipy import signal
@@ -69,10 +70,16 @@ MAX_DROWSY_EPOCHS: int = 1
 SLEEP_STAGES: frozenset[str] = frozenset({"N1", "N2", "N3", "R"})
 
 
+@lru_cache(maxsize=32)
+def _bandpass_sos(band_hz: tuple[float, float], sfreq_hz: float) -> np.ndarray:
+    """The 4th-order Butterworth band-pass (designed once per band and rate: a live worker
+    screens a window of each stream at a time, and the design cost more than the filter)."""
+    return signal.butter(4, band_hz, btype="bandpass", fs=sfreq_hz, output="sos")
+
+
 def _band_rms(x: np.ndarray, sfreq_hz: float, band_hz: tuple[float, float]) -> np.ndarray:
     """RMS per quarter second of a band: (windows, channels, pieces)."""
-    sos = signal.butter(4, band_hz, btype="bandpass", fs=sfreq_hz, output="sos")
-    y = signal.sosfiltfilt(sos, x, axis=-1)
+    y = signal.sosfiltfilt(_bandpass_sos(band_hz, float(sfreq_hz)), x, axis=-1)
     piece = max(1, round(PIECE_S * sfreq_hz))
     n_pieces = y.shape[-1] // piece
     y = y[..., : n_pieces * piece].reshape(*y.shape[:-1], n_pieces, piece)
@@ -151,6 +158,8 @@ def sleep_windows(batch: WindowBatch, slow: np.ndarray) -> np.ndarray:
         :data:`MAX_DROWSY_EPOCHS` slow epochs that borders an awake (not slow) epoch.
     """
     slow = np.asarray(slow, dtype=bool)
+    if batch.n_windows < MIN_SPINDLE_WINDOWS:  # too few windows to hold enough spindles
+        return np.zeros(batch.n_windows, dtype=bool)
     spindles = spindle_windows(batch)
     if int(spindles.sum()) < MIN_SPINDLE_WINDOWS:
         return np.zeros(batch.n_windows, dtype=bool)

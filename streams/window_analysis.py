@@ -18,13 +18,13 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from processors import abnormality
 from processors.errors import EEGError
-from processors.quality import QCThresholds, StreamQC
+from processors.quality import QCThresholds, StreamQC, StreamWindowQuality
 from processors.types import WindowBatch
 from schemas.records import EEGWindow, WindowFeatures
 from streams.pipeline import ModelCache
@@ -91,10 +91,17 @@ class WindowDescriber:
         self._extract_features(groups)
         # The stream's QC and score are what a live stream has of a verdict; a recording with
         # an end gets its verdict from the whole recording, so its windows skip them.
+        live = {key: g for key, g in groups.items() if g.windows[0]["job_id"] is None}
+        judged = {key: self._quality(key, group) for key, group in live.items()}
+        scores = _scores({key: j.quality.repaired for key, j in judged.items()})
         verdicts = {
-            key: self._quality_and_score(key, group)
-            for key, group in groups.items()
-            if group.windows[0]["job_id"] is None
+            key: (
+                scores[key],
+                np.asarray(j.quality.window_flags, dtype=bool),
+                sorted(j.quality.bad_channels),
+                j.calibrated_now,
+            )
+            for key, j in judged.items()
         }
         out: list[WindowFeatures] = []
         position: dict[str, int] = defaultdict(int)
@@ -170,11 +177,9 @@ class WindowDescriber:
                 group.ms_per_window = ms_per_window
                 start += n
 
-    def _quality_and_score(
-        self, key: str, group: _Group
-    ) -> tuple[np.ndarray | None, np.ndarray, list[str], bool]:
-        """The stream's quality control of the new windows, their provisional score, and
-        whether these windows calibrated it."""
+    def _quality(self, key: str, group: _Group) -> _StreamVerdict:
+        """The stream's quality control of the new windows, and whether these windows
+        calibrated it."""
         stream_qc = self._qc.get(key)
         if stream_qc is None:
             stream_qc = self._qc[key] = StreamQC()
@@ -183,18 +188,31 @@ class WindowDescriber:
                 stream_qc.thresholds = QCThresholds.from_dict(stored)
         was_calibrated = stream_qc.calibrated
         qc = stream_qc.push(group.batch)
+        return _StreamVerdict(qc, stream_qc.calibrated and not was_calibrated)
+
+
+class _StreamVerdict(NamedTuple):
+    quality: StreamWindowQuality
+    calibrated_now: bool
+
+
+def _scores(repaired: dict[str, WindowBatch]) -> dict[str, np.ndarray | None]:
+    """Provisional qEEG scores of each stream's new windows: one call per channel set for
+    every stream of the micro-batch (the features are per window; see
+    ``abnormality.qeeg_assessments``)."""
+    out: dict[str, np.ndarray | None] = {}
+    by_montage: dict[tuple[tuple[str, ...], float], list[str]] = defaultdict(list)
+    for key, batch in repaired.items():
+        by_montage[(tuple(batch.ch_names), batch.sfreq_hz)].append(key)
+    for keys in by_montage.values():
         try:
-            score = abnormality.score_windows_qeeg(qc.repaired)
+            assessed = abnormality.qeeg_assessments([repaired[k] for k in keys])
         except EEGError as exc:
-            log.warning("provisional score of %s failed: %s", key, exc)
-            score = None
-        calibrated_now = stream_qc.calibrated and not was_calibrated
-        return (
-            score,
-            np.asarray(qc.window_flags, dtype=bool),
-            sorted(qc.bad_channels),
-            calibrated_now,
-        )
+            log.warning("provisional scores of %s failed: %s", ", ".join(keys), exc)
+            out.update(dict.fromkeys(keys))
+            continue
+        out.update({k: a.scores for k, a in zip(keys, assessed, strict=True)})
+    return out
 
 
 def _features_record(

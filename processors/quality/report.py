@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from processors.geometry import (
     SUPPRESSION_PP_UV,
 )
 from processors.quality.channels import (
+    WindowEvidenceCache,
     _bad_channels_of_batch,
     detect_bad_channels,
 )
@@ -216,7 +218,38 @@ def assess_quality(
     -------
     QualityResult
     """
-    import time
+    return _assess(
+        batch,
+        continuous_uv=continuous_uv,
+        use_autoreject=use_autoreject,
+        thresholds=thresholds,
+        ransac=ransac,
+        seed=seed,
+    )
+
+
+#: Samples per channel the robust statistics of a live stream's minute of context read: every
+#: 4th sample at 256 Hz, as a 20-minute file is read (``thresholds._thin``), 4x less sorting.
+STREAM_STAT_SAMPLES = 4096
+
+
+def _assess(
+    batch: WindowBatch,
+    *,
+    continuous_uv: np.ndarray | None = None,
+    use_autoreject: bool = False,
+    thresholds: QCThresholds | None = None,
+    ransac: bool = True,
+    seed: int = 0,
+    judged_windows: int | None = None,
+    stat_samples: int | None = None,
+    evidence_cache: WindowEvidenceCache | None = None,
+) -> QualityResult:
+    """:func:`assess_quality`; with ``judged_windows``, the bad channels are found on the
+    whole batch but only its last ``judged_windows`` windows are repaired, flagged and
+    scored (a stream's new windows; the others are their context), ``stat_samples``
+    caps the samples per channel its robust statistics read, and ``evidence_cache`` keeps
+    the per-window measures of windows judged before."""
 
     t0 = time.perf_counter()
     names = _check_batch(batch)
@@ -227,13 +260,21 @@ def assess_quality(
             continuous_uv, batch.sfreq_hz, names, ransac=ransac, seed=seed, thresholds=base
         )
     else:
-        bads, _ = _bad_channels_of_batch(batch, base, ransac=ransac, seed=seed)
+        bads, _ = _bad_channels_of_batch(
+            batch,
+            base,
+            ransac=ransac,
+            seed=seed,
+            max_samples=stat_samples,
+            cache=evidence_cache,
+        )
     signal_uv = continuous_uv if continuous_uv is not None else batch.data_uv
     peak_uv = _peak_uv(signal_uv)
     suppressed = _globally_suppressed(bads, names, peak_uv)
     if suppressed:  # the whole head quiet at once, with bursts: the brain, not the electrodes
         bads = {c: r for c, r in bads.items() if not r.startswith(("flat", "dropout"))}
-    repaired = repair_windows(batch, list(bads))
+    judged = batch if judged_windows is None else batch.select(slice(-judged_windows, None))
+    repaired = repair_windows(judged, list(bads))
     m = _window_measures(repaired.data_uv, repaired.sfreq_hz)
     win_thr = base if thresholds is not None else _thresholds_from_measures(m, base, names)
     wf = _flags_from_measures(m, win_thr, len(names))
@@ -252,7 +293,7 @@ def assess_quality(
         except QCInputError as exc:
             ar_error = str(exc)
             logger.warning("AutoReject skipped: %s", exc)
-    score, ok, why = _verdict(len(bads), len(names), int(flags.sum()), batch.n_windows, base)
+    score, ok, why = _verdict(len(bads), len(names), int(flags.sum()), judged.n_windows, base)
     if suppressed:
         why += "; the whole head is suppressed at once with bursts: not counted as flat channels"
     return QualityResult(
@@ -276,7 +317,12 @@ def assess_quality(
 
 
 def assess_window_stream(
-    batch: WindowBatch, thresholds: QCThresholds, *, ransac: bool = True, seed: int = 0
+    batch: WindowBatch,
+    thresholds: QCThresholds,
+    *,
+    ransac: bool = True,
+    seed: int = 0,
+    new_windows: int | None = None,
 ) -> QualityResult:
     """QC of new windows of a live stream with thresholds calibrated on its first minutes.
 
@@ -299,11 +345,17 @@ def assess_window_stream(
         The new windows.
     thresholds : QCThresholds
         From :func:`calibrate_thresholds` on the same channels.
+    ransac, seed : bool, int
+        RANSAC criterion (dense montages only) and its seed.
+    new_windows : int, optional
+        Judge only the last ``new_windows`` windows (repair, artifact flags, score); the
+        windows before them are context for the bad-channel verdict. By default all.
 
     Returns
     -------
     QualityResult
-        For the chunk.
+        For the chunk (its new windows). The robust statistics of the bad-channel verdict
+        read at most :data:`STREAM_STAT_SAMPLES` samples per channel.
 
     Raises
     ------
@@ -315,7 +367,14 @@ def assess_window_stream(
             "stream QC needs thresholds calibrated on the stream's first minutes; call "
             "calibrate_thresholds(first_windows) first"
         )
-    return assess_quality(batch, thresholds=thresholds, ransac=ransac, seed=seed)
+    return _assess(
+        batch,
+        thresholds=thresholds,
+        ransac=ransac,
+        seed=seed,
+        judged_windows=new_windows,
+        stat_samples=STREAM_STAT_SAMPLES,
+    )
 
 
 @dataclass
@@ -360,6 +419,7 @@ class StreamQC:
         self.seed = seed
         self.thresholds: QCThresholds | None = None
         self._context: list[WindowBatch] = []
+        self._evidence = WindowEvidenceCache()
 
     @property
     def calibrated(self) -> bool:
@@ -370,11 +430,19 @@ class StreamQC:
         self._context.append(batch)
         context = WindowBatch.concat(self._context)
         if self.thresholds is None:
-            qc = assess_quality(context, seed=self.seed)
+            qc = _assess(context, seed=self.seed, evidence_cache=self._evidence)
             if context.n_windows >= self.calibration_windows:
                 self.thresholds = calibrate_thresholds(context, seed=self.seed)
         else:
-            qc = assess_window_stream(context, self.thresholds, seed=self.seed)
+            # assess_window_stream, with the measures of the context's windows kept
+            qc = _assess(
+                context,
+                thresholds=self.thresholds,
+                seed=self.seed,
+                judged_windows=batch.n_windows,
+                stat_samples=STREAM_STAT_SAMPLES,
+                evidence_cache=self._evidence,
+            )
         if self.thresholds is not None:
             # Keep only the context the next verdict needs.
             self._context = [context.select(slice(-self.context_windows, None))]

@@ -17,12 +17,14 @@ from processors.abnormality import (
     aggregate_abnormality,
     conservative_result,
     decide_triage,
+    qeeg_assessment,
+    qeeg_assessments,
     score_windows_probe,
     score_windows_qeeg,
 )
 from processors.errors import ModelUnavailable, NonFiniteSamples
 from processors.preprocessing import condition_windows, cut_windows
-from processors.synthetic import generate_eeg
+from processors.synthetic import STANDARD_1020_19, generate_eeg
 from processors.types import WindowBatch
 
 SFREQ_HZ = 256.0
@@ -316,3 +318,23 @@ def test_conservative_result() -> None:
     # Triage of a failed scoring never drops to routine, even with clean quality.
     assert decide_triage(res, None, quality_acceptable=True) == "expedite"
     assert decide_triage(res, [_Event("seizure")], quality_acceptable=True) == "urgent"
+
+
+def test_qeeg_assessments_of_several_recordings_equal_each_alone() -> None:
+    # A live worker scores one window of each of many streams in one call: each stream's
+    # scores, findings and sleep windows are those it gets alone.
+    ch = list(STANDARD_1020_19)
+    normal = windows(generate_eeg(60.0, seed=31).data_uv, ch)
+    slow = windows(slowed(generate_eeg(60.0, seed=32).data_uv, 32), ch)
+    asleep = windows(generate_eeg(120.0, seed=33, sleep_stages=["N2"] * 4).data_uv, ch)
+    batches = [normal.select(slice(3, 4)), slow, asleep, normal]
+    together = qeeg_assessments(batches)
+    for batch, joint in zip(batches, together, strict=True):
+        alone = qeeg_assessment(batch)
+        np.testing.assert_allclose(joint.scores, alone.scores, rtol=1e-6)
+        np.testing.assert_array_equal(joint.sleep, alone.sleep)
+        for name, values in alone.findings.items():
+            np.testing.assert_allclose(joint.findings[name], values, rtol=1e-6)
+    assert together[1].scores.mean() > 0.5 > together[3].scores.mean()
+    assert together[2].sleep.all() and not together[3].sleep.any()
+    assert qeeg_assessments([]) == []

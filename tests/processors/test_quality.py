@@ -18,6 +18,7 @@ from processors.errors import NonFiniteSamples, RecordingTooShort, WrongSampling
 from processors.quality import (
     QCInputError,
     QCThresholds,
+    StreamQC,
     assess_quality,
     assess_window_stream,
     calibrate_thresholds,
@@ -289,6 +290,37 @@ def test_single_window_and_rolling_stream_chunks() -> None:
     print(f"rolling buffer: C4 flagged from window {hits[0] if hits else None} (change at 60)")
     assert hits and hits[0] <= 72 and hits == list(range(hits[0], 75))
     assert all(set(rolling[w]) <= {"C4"} for w in range(60, 75))
+
+
+def test_stream_qc_judges_each_new_window_as_on_its_whole_context() -> None:
+    # StreamQC keeps the per-window measures of its minute of context and repairs, flags
+    # and scores only the new window: the same verdict as judging the whole context afresh
+    # and keeping its last window, through a channel going flat and a noisy one.
+    sim = generate_eeg(180.0, seed=19)
+    data = sim.data_uv.copy()
+    rng = np.random.default_rng(4)
+    o2, f3 = sim.ch_names.index("O2"), sim.ch_names.index("F3")
+    data[o2, int(100 * SF) :] = rng.normal(0.0, 0.1, data.shape[1] - int(100 * SF))
+    data[f3, int(130 * SF) :] += rng.normal(0.0, 60.0, data.shape[1] - int(130 * SF))
+    data[:, int(150 * SF) : int(151 * SF)] += 400.0  # a movement artifact on every channel
+    b = _batch(data, sim.ch_names)
+    stream = StreamQC()
+    flagged = []
+    for w in range(b.n_windows):
+        qc = stream.push(b.select(slice(w, w + 1)))
+        if w < 15:  # calibrating on the first minute
+            continue
+        assert stream.thresholds is not None
+        context = b.select(slice(w - 15, w + 1))  # the minute before, and the new window
+        fresh = assess_window_stream(context, stream.thresholds, new_windows=1)
+        assert qc.bad_channels == fresh.bad_channels, w
+        assert qc.window_flags.tolist() == fresh.window_flags.tolist(), w
+        np.testing.assert_array_equal(qc.repaired.data_uv, fresh.repaired.data_uv)
+        flagged += [w] if qc.window_flags[0] else []
+    assert qc.bad_channels.get("O2") == "flat" and "F3" in qc.bad_channels
+    # F3's noise flags its windows from 130 s until F3 is found bad (and repaired); the
+    # movement at 150 s is flagged; nothing before the noise.
+    assert 37 in flagged and min(flagged) == 32 and max(flagged) < 42, flagged
 
 
 def test_thresholds_round_trip_through_json() -> None:
