@@ -68,6 +68,7 @@ from streams.finish import FinishedJob, Finisher, JobWindows
 from streams.jobs import PRIORITY_ORDER, JobFeeder
 from streams.live import (
     LiveState,
+    RecentSegments,
     close_episodes,
     findings,
     live_summary,
@@ -156,6 +157,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     models = ModelCache(settings)
     describer = WindowDescriber(models)
     windowers = RecordingWindowers(windower_table)
+    recent = RecentSegments()  # live recordings' last minute, for their detectors
     finisher = Finisher(settings.kafka_bootstrap_servers, topics.segments, topics.features, models)
 
     async def send(target: faust.TopicT, schema: str, key: str, record: Any) -> Any:
@@ -218,6 +220,8 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             except REFUSED as exc:
                 await refuse(event, "cut_windows", exc)
                 continue
+            if segment["job_id"] is None:
+                recent.add(segment, event.message.offset)
             for window in cut:
                 await send(windows, "EEGWindow", window["recording_id"], window)
 
@@ -328,7 +332,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
         found: list = []
         if state.wants_events():
             segments_read = await recent_segments(
-                settings.kafka_bootstrap_servers, topics.segments, state
+                settings.kafka_bootstrap_servers, topics.segments, state, recent
             )
             events, context = await asyncio.to_thread(recent_events, segments_read, state)
             found = findings(state, events, context[1] - context[0])
@@ -376,6 +380,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             len(state.history),
         )
         del live_table[state.recording_id]
+        recent.forget(state.recording_id)
 
     @app.timer(interval=max(1.0, settings.live_silence_s / 4))
     async def close_silent_recordings() -> None:
