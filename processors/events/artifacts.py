@@ -7,6 +7,10 @@
 - **Muscle**: electromyogram is broadband above 20 Hz, where cortical EEG power is small;
   quarter seconds whose 30-45 Hz power stays above many times the channel's own median for
   at least 0.75 s are muscle-contaminated (Goncharova et al. 2003; Muthukumaraswamy 2013).
+  A cortical sharp transient carries 30-45 Hz power too, but on the tail of a far larger
+  rise at 2-20 Hz; muscle raises the high band alone. Where asked (``spare_cortical``), a
+  piece whose 30-45 Hz rise is under :data:`MUSCLE_OVER_CORTICAL_RISE` times its 2-20 Hz
+  rise is not muscle: a train of polyspikes fills its own field's 30-45 Hz band.
 - **Electrode pop**: a sudden step on one electrode only, with no field on its neighbours
   (a change of electrode impedance), far steeper than anything cortical.
 - **Flat channel**: a channel carrying under 1 uV of signal for at least 5 s.
@@ -48,6 +52,12 @@ from processors.geometry import (
 #: muscle: quarter seconds whose 30-45 Hz RMS exceeds this many times the channel's median
 MUSCLE_RATIO = 4.0
 MUSCLE_BAND_HZ = (30.0, 45.0)
+#: muscle raises the 30-45 Hz band many times more than the 2-20 Hz band (on a muscle
+#: burst the 30-45 Hz RMS rises about 9x its channel's median, the 2-20 Hz RMS about 1.1x;
+#: in a 2.2 Hz polyspike train on its own field about 5x and 2x): with ``spare_cortical``
+#: the 30-45 Hz rise must be at least this many times the 2-20 Hz rise to be muscle
+MUSCLE_OVER_CORTICAL_RISE = 3.0
+CORTICAL_BAND_HZ = (2.0, 20.0)
 #: muscle RMS is measured in quarters of this block
 MUSCLE_BLOCK_S = 1.0
 #: blinks: positive frontopolar deflection of at least this (uV) and this many local SDs
@@ -62,9 +72,26 @@ FLAT_MIN_S = 5.0
 
 
 def muscle_mask(
-    data_uv: np.ndarray, sfreq_hz: float, *, ratio: float = MUSCLE_RATIO
+    data_uv: np.ndarray,
+    sfreq_hz: float,
+    *,
+    ratio: float = MUSCLE_RATIO,
+    spare_cortical: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Muscle-contaminated quarter-second pieces per channel.
+
+    Parameters
+    ----------
+    data_uv : ndarray, shape (n_channels, n_samples)
+        Continuous EEG in microvolts.
+    sfreq_hz : float
+        Sampling rate (at least 2.2 times the top of :data:`MUSCLE_BAND_HZ`).
+    ratio : float
+        30-45 Hz RMS over the channel's median that counts as high.
+    spare_cortical : bool
+        Leave out pieces whose 30-45 Hz rise is under :data:`MUSCLE_OVER_CORTICAL_RISE`
+        times their 2-20 Hz rise (each over the channel's median): the high-frequency tail
+        of a cortical transient, not muscle.
 
     Returns
     -------
@@ -88,12 +115,23 @@ def muscle_mask(
     rms = np.sqrt(np.mean(hf[:, : n_sub * sub].reshape(x.shape[0], n_sub, sub) ** 2, axis=2))
     base = np.median(rms, axis=1, keepdims=True)
     high = (rms > ratio * base) & (rms > 2.0)
+    if spare_cortical and high.any():
+        rise = rms / np.maximum(base, 1e-9)
+        high &= rise >= MUSCLE_OVER_CORTICAL_RISE * _band_rise(x, sfreq_hz, sub, n_sub)
     mask = np.zeros_like(high)
     for c in np.flatnonzero(high.any(axis=1)):
         for a, b in runs(high[c]):
             if b - a >= 3:
                 mask[c, a:b] = True
     return mask, sub
+
+
+def _band_rise(x: np.ndarray, sfreq_hz: float, piece: int, n_pieces: int) -> np.ndarray:
+    """2-20 Hz RMS per piece of ``piece`` samples over the channel's median piece."""
+    lf = bandpass(x, sfreq_hz, *CORTICAL_BAND_HZ)
+    n = n_pieces * piece
+    rms = np.sqrt(np.mean(lf[:, :n].reshape(x.shape[0], n_pieces, piece) ** 2, axis=2))
+    return rms / np.maximum(np.median(rms, axis=1, keepdims=True), 1e-9)
 
 
 def _muscle_events(

@@ -88,6 +88,9 @@ class DischargeContext:
     muscle: np.ndarray
     muscle_block: int
     bg_record: np.ndarray
+    #: the muscle mask without the pieces whose 30-45 Hz power is a cortical transient's
+    #: tail (:func:`processors.events.artifacts.muscle_mask` ``spare_cortical``)
+    muscle_noncortical: np.ndarray
 
 
 def prepare_context(x: np.ndarray, sfreq_hz: float) -> DischargeContext:
@@ -98,8 +101,9 @@ def prepare_context(x: np.ndarray, sfreq_hz: float) -> DischargeContext:
     bg_slope, _ = block_robust_sd(slope, sfreq_hz)
     # Muscle bursts are full of sharp, high peaks: no discharge is called inside one.
     muscle, mblk = muscle_mask(x, sfreq_hz)
+    spared, _ = muscle_mask(x, sfreq_hz, spare_cortical=True)
     return DischargeContext(
-        y, bg, bg_slope, blk, flat_channels(x), muscle, mblk, record_background(bg)
+        y, bg, bg_slope, blk, flat_channels(x), muscle, mblk, record_background(bg), spared
     )
 
 
@@ -252,6 +256,9 @@ def find_discharges(
         background over the record (``DischargeContext.bg_record``), for
         patterns that last longer than the local background's span: a periodic train at
         2 Hz whose after-going slow waves fill the cycle is otherwise its own background.
+        Transients are then set aside only in muscle whose 30-45 Hz power is not the tail
+        of a cortical transient (``DischargeContext.muscle_noncortical``): a train of
+        polyspikes at 2 Hz fills its own field's 30-45 Hz band.
     prepared : DischargeContext, optional
         From :func:`prepare_context` on the same signal (saves the filtering and background
         estimation when several passes run).
@@ -266,7 +273,8 @@ def find_discharges(
     if n < int(sfreq_hz):
         return []
     ctx = prepare_context(x, sfreq_hz) if prepared is None else prepared
-    y, dead, muscle, blk = ctx.y, ctx.dead, ctx.muscle, ctx.muscle_block
+    y, dead, blk = ctx.y, ctx.dead, ctx.muscle_block
+    muscle = ctx.muscle_noncortical if sustained else ctx.muscle
     # the duration is estimated from the half-amplitude width, which the background can
     # widen: allow that much measurement error over the nominal longest duration
     max_len = int(np.ceil(DURATION_TOLERANCE * max_duration_s * sfreq_hz))

@@ -284,6 +284,53 @@ def test_periodic_discharges_at_2_to_2_5_hz_are_one_train_of_their_type(
     assert clean.of_type(*CLINICAL) == []
 
 
+def _left_posterior_polyspike_lpd(seed: int = 43) -> tuple[np.ndarray, list[str], list[float]]:
+    """A record with muscle bursts and, from 40 s to 100 s, polyspikes at 2.2 Hz over the
+    left posterior head (140 uV at O1, the other hemisphere at 15 %), as the corpus draws
+    them; returns the signal, the channel names and the discharge onsets (s)."""
+    from processors.geometry import positions_m
+
+    sim = generate_eeg(150.0, muscle=True, seed=seed)
+    pos = positions_m(sim.ch_names)
+    focus = pos[sim.ch_names.index("O1")]
+    gains = 140.0 * np.exp(-0.5 * (np.linalg.norm(pos - focus, axis=1) / 0.08) ** 2)
+    gains[pos[:, 0] > 0] *= 0.15
+    data = sim.data_uv.copy()
+    onsets = _corpus_like_train(data, gains, 40.0, 60.0, 2.2, "polyspike", seed=seed)
+    return data, sim.ch_names, onsets
+
+
+def test_polyspike_train_is_not_muscle_but_a_muscle_burst_is() -> None:
+    """A polyspike's 30-45 Hz content rises with its own 2-20 Hz transient, muscle's does
+    not: sparing cortical transients, the train's field is no longer muscle while it runs
+    (the plain mask marks it), a muscle burst beside it still is, and the whole train is one
+    PLED (it had broken into pieces under 10 s)."""
+    from processors.events.artifacts import muscle_mask
+
+    data, ch_names, onsets = _left_posterior_polyspike_lpd()
+    # a 3 s muscle burst (20-70 Hz, 30 uV RMS) on T8 and P8 at 120 s
+    sos = signal.butter(4, [20.0, 70.0], btype="bandpass", fs=SFREQ, output="sos")
+    emg = signal.sosfiltfilt(sos, np.random.default_rng(5).standard_normal(round(3 * SFREQ)))
+    a = round(120.0 * SFREQ)
+    for ch in ("T8", "P8"):
+        data[ch_names.index(ch), a : a + emg.size] += 30.0 * emg / emg.std()
+    plain, piece = muscle_mask(data, SFREQ)
+    spared, _ = muscle_mask(data, SFREQ, spare_cortical=True)
+    t_s = (np.arange(plain.shape[1]) + 0.5) * piece / SFREQ
+    during = (t_s >= onsets[0]) & (t_s <= onsets[-1])
+    field = [ch_names.index(c) for c in ("O1", "P7", "P3")]
+    assert plain[np.ix_(field, during)].mean() > 0.2
+    assert spared[np.ix_(field, during)].mean() < 0.1
+    at_burst = (t_s >= 120.5) & (t_s <= 122.5)
+    for mask in (plain, spared):
+        assert mask[[ch_names.index("T8"), ch_names.index("P8")]][:, at_burst].mean() > 0.8
+    found = detect_events(data, SFREQ, ch_names).of_type(*CLINICAL)
+    trains = [e for e in found if e.type in ("PLED", "GPED", "seizure")]
+    assert [e.type for e in trains] == ["PLED"], [(e.type, round(e.onset_s, 1)) for e in found]
+    assert abs(trains[0].onset_s - 40.0) < 1.0 and trains[0].duration_s > 50.0
+    assert trains[0].details["side"] == "left"
+
+
 def test_burst_suppression_stretch_and_ratio() -> None:
     sim = generate_eeg(160.0, events=[InjectedEvent("burst_suppression", 30.0, 100.0)], seed=6)
     truth = sim.events_of("burst_suppression")[0]
