@@ -1,4 +1,4 @@
-"""Benchmark of EEGPT feature extraction: fp32, bf16 autocast and dynamic int8, speed and
+"""Benchmark of EEGPT feature extraction: fp32, bf16 and dynamic int8, speed and
 fidelity (bf16 and int8 against fp32).
 
 On ``--windows`` synthetic 4 s windows of 19 channels (half normal background, half with

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     # EEGPT arithmetic: auto (bf16 on CPUs with AMX / AVX-512 BF16, int8 elsewhere), fp32,
     # bf16 or int8. Unset: int8 when eegpt_int8 is true, else fp32.
     eegpt_precision: Literal["auto", "fp32", "bf16", "int8"] | None = None
+    # EEGPT's threads: torch's threads for one pass (brrr analyze, the API's process), or,
+    # in the stream worker, passes run side by side with one torch thread each (torch's two
+    # threads meet at a barrier after every operation and wait for the thread that the
+    # worker's other work preempted: 54 ms a window there against 23 ms alone).
+    eegpt_threads: int = 2
     # Trained abnormality probe on EEGPT features (``brrr probe train`` writes one).
     probe_path: Path | None = None
     # After EEGPT failed to load, the worker tries again after this long (a checkpoint put
@@ -89,8 +94,10 @@ class Settings(BaseSettings):
     # Length of the segments a file is cut into on eeg.segments.
     file_segment_s: float = 4.0
     # EEGPT micro-batches: at most this many windows, across recordings, waiting at most
-    # feature_batch_wait_s for the batch to fill.
-    feature_batch_windows: int = 16
+    # feature_batch_wait_s for the batch to fill. EEGPT costs the same per window from 4 to
+    # 8 windows a pass (more is slower here), and the agent takes no window while a batch
+    # runs: 8 keeps a live window's wait for its result short.
+    feature_batch_windows: int = 8
     feature_batch_wait_s: float = 0.25
     # A live device silent for this long is closed and its recording summarised.
     live_silence_s: float = 60.0

@@ -20,12 +20,17 @@ log = logging.getLogger(__name__)
 
 
 def build_options(
-    settings: Settings, ch_names: Sequence[str], *, analysis_type: str
+    settings: Settings,
+    ch_names: Sequence[str],
+    *,
+    analysis_type: str,
+    torch_threads: int | None = None,
 ) -> AnalysisOptions:
     """EEGPT extractor and abnormality probe for a recording with these channels.
 
     A missing or broken checkpoint does not stop the analysis: the feature stage is
-    ``skipped`` with the reason, and abnormality falls back to the qEEG baseline.
+    ``skipped`` with the reason, and abnormality falls back to the qEEG baseline. torch
+    runs ``torch_threads`` threads (``settings.eegpt_threads`` by default).
     """
     options = AnalysisOptions()
     if analysis_type == "quick":
@@ -39,6 +44,7 @@ def build_options(
             ch_names=ch_names,
             allow_random_weights=settings.allow_random_weights,
             precision=eegpt_precision(settings),
+            n_threads=torch_threads or settings.eegpt_threads,
         )
         options.feature_unavailable_reason = None
     except ModelUnavailable as exc:
@@ -76,8 +82,10 @@ class ModelCache:
     model is built once, not once per thread (a load is seconds of both cores).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, torch_threads: int | None = None) -> None:
         self.settings = settings
+        #: torch threads of the loaded model (``settings.eegpt_threads`` when None)
+        self.torch_threads = torch_threads
         #: after a failed load, how long the reason is reused before the next try
         self.retry_after_s = settings.model_retry_s
         self._base: AnalysisOptions | None = None
@@ -120,7 +128,12 @@ class ModelCache:
             now = time.monotonic()
             if self._failed is not None and now - self._failed[0] < self.retry_after_s:
                 return self._failed[1]
-            base = build_options(self.settings, ch_names, analysis_type=analysis_type)
+            base = build_options(
+                self.settings,
+                ch_names,
+                analysis_type=analysis_type,
+                torch_threads=self.torch_threads,
+            )
             if base.feature_extractor is None:
                 self._failed = (now, base)  # tried again after retry_after_s
                 return base

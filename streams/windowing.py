@@ -119,12 +119,9 @@ class RecordingWindowers:
         windower = state.windower
         if segment["first_sample"] + segment["n_samples"] <= windower.next_sample:
             return []  # delivered twice, or late after a gap was declared
-        if segment["first_sample"] > windower.next_sample:
-            state.ahead[segment["first_sample"]] = encode("EEGSegment", dict(segment))
-            if len(state.ahead) <= REORDER_SEGMENTS:
-                return []
-        else:
-            state.ahead[segment["first_sample"]] = encode("EEGSegment", dict(segment))
+        if not state.ahead and segment["first_sample"] <= windower.next_sample:
+            return self._push_live_segment(state, segment, segment)  # in order: the usual case
+        state.ahead[segment["first_sample"]] = encode("EEGSegment", dict(segment))
         out: list[EEGWindow] = []
         while state.ahead:
             first = min(state.ahead)
@@ -143,23 +140,26 @@ class RecordingWindowers:
                     gap[1],
                     gap[1] - gap[0],
                 )
-            samples = segment_samples_uv(waiting)
-            lead_off = np.isnan(samples)
-            if lead_off.any():
-                names = [waiting["ch_names"][i] for i in np.flatnonzero(lead_off.any(axis=1))]
-                state.lead_off = sorted(set(state.lead_off) | set(names))
-                samples = np.where(lead_off, 0.0, samples)  # a flat channel for QC to flag
-            batch = windower.push(samples, first, sfreq_hz=waiting["sfreq_hz"])
-            if batch is not None:
-                out += window_records(
-                    batch,
-                    state.context,
-                    segment["recording_id"],
-                    state.position,
-                    None,
-                    self._offset,
-                )
+            out += self._push_live_segment(state, waiting, segment)
         return out
+
+    def _push_live_segment(
+        self, state: _Stream, waiting: EEGSegment, arrived: EEGSegment
+    ) -> list[EEGWindow]:
+        """Window a live segment that continues the stream (``arrived`` is the one being
+        pushed, which may have let ``waiting`` through)."""
+        samples = segment_samples_uv(waiting)
+        lead_off = np.isnan(samples)
+        if lead_off.any():
+            names = [waiting["ch_names"][i] for i in np.flatnonzero(lead_off.any(axis=1))]
+            state.lead_off = sorted(set(state.lead_off) | set(names))
+            samples = np.where(lead_off, 0.0, samples)  # a flat channel for QC to flag
+        batch = state.windower.push(samples, waiting["first_sample"], sfreq_hz=waiting["sfreq_hz"])
+        if batch is None:
+            return []
+        return window_records(
+            batch, state.context, arrived["recording_id"], state.position, None, self._offset
+        )
 
 
 #: Segments a live stream may run ahead of a missing one before the gap is declared.

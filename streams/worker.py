@@ -154,8 +154,9 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     )
     started_at = time.time()
 
-    models = ModelCache(settings)
-    describer = WindowDescriber(models)
+    # EEGPT passes side by side, one torch thread each (see Settings.eegpt_threads)
+    models = ModelCache(settings, torch_threads=1)
+    describer = WindowDescriber(models, parallel_passes=settings.eegpt_threads)
     windowers = RecordingWindowers(windower_table)
     recent = RecentSegments()  # live recordings' last minute, for their detectors
     finisher = Finisher(settings.kafka_bootstrap_servers, topics.segments, topics.features, models)
