@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -286,7 +287,11 @@ def live_capacity(n_devices: int, minutes: float, log_dir: Path) -> dict[str, An
     collector.start()
     t0 = time.monotonic()
     try:
-        asyncio.run(stream_devices([*devices, *seizing], send, seconds=seconds, speed=1.0))
+        # Bedside monitors are switched on at different moments: their windows complete
+        # spread over the 4 s of a window, not all at once.
+        everyone = [*devices, *seizing]
+        random.Random(9).shuffle(everyone)
+        asyncio.run(stream_devices(everyone, send, seconds=seconds, speed=1.0, stagger_s=4.0))
         producer.flush()
         time.sleep(10)
     finally:

@@ -223,16 +223,23 @@ async def stream_devices(
     seconds: float | None,
     speed: float = 1.0,
     on_segment: Callable[[EEGSegment], None] | None = None,
+    stagger_s: float = 0.0,
 ) -> int:
-    """Send every device's segments at ``speed`` times real time; returns how many."""
+    """Send every device's segments at ``speed`` times real time; returns how many.
+
+    ``stagger_s`` spreads the devices' starts evenly over that many seconds (device ``i`` of
+    ``n`` starts ``i * stagger_s / n`` later): monitors switched on at different moments
+    complete their windows at different moments, not all in the same instant.
+    """
     t0 = time.monotonic()
     streams = [d.segments(seconds) for d in devices]
     heads: list[tuple[float, int, EEGSegment] | None] = [None] * len(streams)
     sent = 0
+    delay_s = [i * stagger_s / max(1, len(devices)) for i in range(len(devices))]
 
     def advance(i: int) -> None:
         item = next(streams[i], None)
-        heads[i] = None if item is None else (item[0], i, item[1])
+        heads[i] = None if item is None else (item[0] + delay_s[i] * speed, i, item[1])
 
     for i in range(len(streams)):
         advance(i)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
 from schemas.codec import decode, encode
-from streams.device import DeviceSpecError, Misbehaviour, make_devices, parse_event
+from streams.device import (
+    DeviceSpecError,
+    Misbehaviour,
+    make_devices,
+    parse_event,
+    stream_devices,
+)
 from streams.segments import segment_samples_uv, window_batch
 from streams.windowing import RecordingWindowers
 
@@ -116,3 +124,18 @@ def test_stream_qc_calibration_is_handed_on_and_restored_after_a_restart() -> No
     assert restarted.unknown_streams(windows[20:21]) == {key}
     again = restarted.describe(windows[20:21], {key: thresholds})
     assert restarted._qc[key].calibrated and again[0]["qc_calibration"] is None
+
+
+def test_staggered_devices_start_spread_over_the_given_seconds() -> None:
+    # Two monitors switched on 2 s apart: the second's segments follow the first's by 2 s.
+    devices = make_devices(count=2, seconds=2, patient_ref_of=lambda name: name, seed=3)
+    order: list[tuple[str, int]] = []
+
+    def send(segment: dict) -> None:
+        order.append((segment["device_id"], segment["sequence"]))
+
+    asyncio.run(stream_devices(devices, send, seconds=2, speed=200.0, stagger_s=4.0))
+    assert order == [("bed-001", 0), ("bed-001", 1), ("bed-002", 0), ("bed-002", 1)]
+    order.clear()
+    asyncio.run(stream_devices(devices, send, seconds=2, speed=200.0))
+    assert order == [("bed-001", 0), ("bed-002", 0), ("bed-001", 1), ("bed-002", 1)]
