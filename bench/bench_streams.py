@@ -46,8 +46,6 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 WORKER_ENV = {"BRRR_ALLOW_RANDOM_WEIGHTS": "true", "BRRR_EEGPT_PRECISION": "int8"}
-#: extra settings of the live runs' worker (from the environment, for trying them)
-LIVE_WORKER_ENV = {k: v for k, v in os.environ.items() if k == "BRRR_EEGPT_THREADS"}
 
 
 def write_files(out_dir: Path, n: int, minutes: float) -> list[Path]:
@@ -217,7 +215,7 @@ def live_capacity(n_devices: int, minutes: float, log_dir: Path) -> dict[str, An
     from streams.device import Misbehaviour, stream_devices
     from streams.device_run import build_devices
 
-    workers = Workers(1, log_dir, BRRR_EEGPT_PRECISION="auto", **LIVE_WORKER_ENV)
+    workers = Workers(1, log_dir, BRRR_EEGPT_PRECISION="auto")
     settings = Settings(kafka_namespace=workers.namespace)
     topics = Topics(settings.kafka_namespace)
     seconds = minutes * 60.0

@@ -120,7 +120,7 @@ class RecordingWindowers:
         if segment["first_sample"] + segment["n_samples"] <= windower.next_sample:
             return []  # delivered twice, or late after a gap was declared
         if not state.ahead and segment["first_sample"] <= windower.next_sample:
-            return self._push_live_segment(state, segment, segment)  # in order: the usual case
+            return self._push_live_segment(state, segment)  # in order: the usual case
         state.ahead[segment["first_sample"]] = encode("EEGSegment", dict(segment))
         out: list[EEGWindow] = []
         while state.ahead:
@@ -140,14 +140,11 @@ class RecordingWindowers:
                     gap[1],
                     gap[1] - gap[0],
                 )
-            out += self._push_live_segment(state, waiting, segment)
+            out += self._push_live_segment(state, waiting)
         return out
 
-    def _push_live_segment(
-        self, state: _Stream, waiting: EEGSegment, arrived: EEGSegment
-    ) -> list[EEGWindow]:
-        """Window a live segment that continues the stream (``arrived`` is the one being
-        pushed, which may have let ``waiting`` through)."""
+    def _push_live_segment(self, state: _Stream, waiting: EEGSegment) -> list[EEGWindow]:
+        """Window a live segment that continues the stream."""
         samples = segment_samples_uv(waiting)
         lead_off = np.isnan(samples)
         if lead_off.any():
@@ -158,7 +155,7 @@ class RecordingWindowers:
         if batch is None:
             return []
         return window_records(
-            batch, state.context, arrived["recording_id"], state.position, None, self._offset
+            batch, state.context, waiting["recording_id"], state.position, None, self._offset
         )
 
 

@@ -195,6 +195,9 @@ def assess_quality(
     thresholds: QCThresholds | None = None,
     ransac: bool = True,
     seed: int = 0,
+    judged_windows: int | None = None,
+    stat_samples: int | None = None,
+    evidence_cache: WindowEvidenceCache | None = None,
 ) -> QualityResult:
     """Quality control of a batch of windows: bad channels, repair, artifact windows, score.
 
@@ -213,44 +216,18 @@ def assess_quality(
         its own window thresholds.
     ransac, seed : bool, int
         RANSAC criterion (dense montages only) and its seed.
+    judged_windows : int, optional
+        Find the bad channels on the whole batch, but repair, flag and score only its last
+        ``judged_windows`` windows (a stream's new windows; the others are their context).
+    stat_samples : int, optional
+        At most this many samples per channel for the bad-channel robust statistics.
+    evidence_cache : WindowEvidenceCache, optional
+        Keeps the per-window bad-channel measures of windows judged before (a stream's).
 
     Returns
     -------
     QualityResult
     """
-    return _assess(
-        batch,
-        continuous_uv=continuous_uv,
-        use_autoreject=use_autoreject,
-        thresholds=thresholds,
-        ransac=ransac,
-        seed=seed,
-    )
-
-
-#: Samples per channel the robust statistics of a live stream's minute of context read: every
-#: 4th sample at 256 Hz, as a 20-minute file is read (``thresholds._thin``), 4x less sorting.
-STREAM_STAT_SAMPLES = 4096
-
-
-def _assess(
-    batch: WindowBatch,
-    *,
-    continuous_uv: np.ndarray | None = None,
-    use_autoreject: bool = False,
-    thresholds: QCThresholds | None = None,
-    ransac: bool = True,
-    seed: int = 0,
-    judged_windows: int | None = None,
-    stat_samples: int | None = None,
-    evidence_cache: WindowEvidenceCache | None = None,
-) -> QualityResult:
-    """:func:`assess_quality`; with ``judged_windows``, the bad channels are found on the
-    whole batch but only its last ``judged_windows`` windows are repaired, flagged and
-    scored (a stream's new windows; the others are their context), ``stat_samples``
-    caps the samples per channel its robust statistics read, and ``evidence_cache`` keeps
-    the per-window measures of windows judged before."""
-
     t0 = time.perf_counter()
     names = _check_batch(batch)
     base = thresholds or QCThresholds()
@@ -316,6 +293,11 @@ def _assess(
     )
 
 
+#: Samples per channel the robust statistics of a live stream's minute of context read: every
+#: 4th sample at 256 Hz, as a 20-minute file is read (``thresholds._thin``), 4x less sorting.
+STREAM_STAT_SAMPLES = 4096
+
+
 def assess_window_stream(
     batch: WindowBatch,
     thresholds: QCThresholds,
@@ -323,6 +305,7 @@ def assess_window_stream(
     ransac: bool = True,
     seed: int = 0,
     new_windows: int | None = None,
+    evidence_cache: WindowEvidenceCache | None = None,
 ) -> QualityResult:
     """QC of new windows of a live stream with thresholds calibrated on its first minutes.
 
@@ -350,6 +333,8 @@ def assess_window_stream(
     new_windows : int, optional
         Judge only the last ``new_windows`` windows (repair, artifact flags, score); the
         windows before them are context for the bad-channel verdict. By default all.
+    evidence_cache : WindowEvidenceCache, optional
+        The stream's per-window measures kept from its earlier verdicts (``StreamQC``'s).
 
     Returns
     -------
@@ -367,13 +352,14 @@ def assess_window_stream(
             "stream QC needs thresholds calibrated on the stream's first minutes; call "
             "calibrate_thresholds(first_windows) first"
         )
-    return _assess(
+    return assess_quality(
         batch,
         thresholds=thresholds,
         ransac=ransac,
         seed=seed,
         judged_windows=new_windows,
         stat_samples=STREAM_STAT_SAMPLES,
+        evidence_cache=evidence_cache,
     )
 
 
@@ -430,17 +416,15 @@ class StreamQC:
         self._context.append(batch)
         context = WindowBatch.concat(self._context)
         if self.thresholds is None:
-            qc = _assess(context, seed=self.seed, evidence_cache=self._evidence)
+            qc = assess_quality(context, seed=self.seed, evidence_cache=self._evidence)
             if context.n_windows >= self.calibration_windows:
                 self.thresholds = calibrate_thresholds(context, seed=self.seed)
         else:
-            # assess_window_stream, with the measures of the context's windows kept
-            qc = _assess(
+            qc = assess_window_stream(
                 context,
-                thresholds=self.thresholds,
+                self.thresholds,
                 seed=self.seed,
-                judged_windows=batch.n_windows,
-                stat_samples=STREAM_STAT_SAMPLES,
+                new_windows=batch.n_windows,
                 evidence_cache=self._evidence,
             )
         if self.thresholds is not None:
