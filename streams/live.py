@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -314,58 +313,13 @@ def _alert(
     )
 
 
-class RecentSegments:
-    """The last ``keep_s`` seconds of each live recording's segments, as this worker's
-    segment agent received them, with their offsets in the segments log.
-
-    The live agent's detectors read their context (about a minute) from here after every
-    window of an abnormal recording. Read back from the log instead, that minute is every
-    recording's segments of the partition from the context's first offset (a dozen
-    devices share a partition), decoded and filtered: about 1 100 segments a window. The
-    segments, the windows and the features of a recording share a partition, so the worker
-    that follows a recording has received its segments; after a restart or a rebalance it
-    holds less than a context, and the log is read (``recent_segments``).
-    """
-
-    def __init__(self, keep_s: float = (CONTEXT_WINDOWS + 8) * WINDOW_S) -> None:
-        self.keep_s = keep_s
-        self._held: dict[str, deque[tuple[int, EEGSegment]]] = {}
-
-    def add(self, segment: EEGSegment, offset: int) -> None:
-        """Keep a live segment (delivered at ``offset``), forgetting what is older than
-        ``keep_s`` before it."""
-        held = self._held.setdefault(segment["recording_id"], deque())
-        held.append((offset, segment))
-        newest_s = (segment["first_sample"] + segment["n_samples"]) / segment["sfreq_hz"]
-        while held and (held[0][1]["first_sample"] / segment["sfreq_hz"]) < newest_s - self.keep_s:
-            held.popleft()
-
-    def since(self, recording_id: str, offset: int) -> list[EEGSegment] | None:
-        """The recording's segments from ``offset`` on, as the log holds them; None when
-        this worker did not receive all of them (read the log)."""
-        held = self._held.get(recording_id)
-        if not held or held[0][0] > offset:
-            return None
-        return [segment for at, segment in held if at >= offset]
-
-    def forget(self, recording_id: str) -> None:
-        self._held.pop(recording_id, None)
-
-
 async def recent_segments(
-    bootstrap_servers: str,
-    segments_topic: str,
-    state: LiveState,
-    held: RecentSegments | None = None,
+    bootstrap_servers: str, segments_topic: str, state: LiveState
 ) -> list[EEGSegment]:
-    """The live recording's segments from the start of the detectors' context to now: from
-    what this worker ``held`` when it has all of them, else read back from the log."""
+    """The live recording's segments from the start of the detectors' context to now."""
     offset = state.context_offset()
     if offset is None:
         return []
-    kept = held.since(state.recording_id, offset) if held is not None else None
-    if kept is not None:
-        return kept
     out: list[EEGSegment] = []
     async for segment in read_records(
         bootstrap_servers, segments_topic, state.segments_partition, offset, "EEGSegment"

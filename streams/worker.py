@@ -68,7 +68,6 @@ from streams.finish import FinishedJob, Finisher, JobWindows
 from streams.jobs import PRIORITY_ORDER, JobFeeder
 from streams.live import (
     LiveState,
-    RecentSegments,
     close_episodes,
     findings,
     live_summary,
@@ -158,7 +157,6 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     models = ModelCache(settings, torch_threads=1)
     describer = WindowDescriber(models, parallel_passes=settings.eegpt_threads)
     windowers = RecordingWindowers(windower_table)
-    recent = RecentSegments()  # live recordings' last minute, for their detectors
     finisher = Finisher(settings.kafka_bootstrap_servers, topics.segments, topics.features, models)
 
     async def send(target: faust.TopicT, schema: str, key: str, record: Any) -> Any:
@@ -221,8 +219,6 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             except REFUSED as exc:
                 await refuse(event, "cut_windows", exc)
                 continue
-            if segment["job_id"] is None:
-                recent.add(segment, event.message.offset)
             for window in cut:
                 await send(windows, "EEGWindow", window["recording_id"], window)
 
@@ -333,7 +329,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
         found: list = []
         if state.wants_events():
             segments_read = await recent_segments(
-                settings.kafka_bootstrap_servers, topics.segments, state, recent
+                settings.kafka_bootstrap_servers, topics.segments, state
             )
             events, context = await asyncio.to_thread(recent_events, segments_read, state)
             found = findings(state, events, context[1] - context[0])
@@ -381,7 +377,6 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             len(state.history),
         )
         del live_table[state.recording_id]
-        recent.forget(state.recording_id)
 
     @app.timer(interval=max(1.0, settings.live_silence_s / 4))
     async def close_silent_recordings() -> None:

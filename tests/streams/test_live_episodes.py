@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from streams.device import make_devices
-from streams.live import Finding, LiveState, RecentSegments, update_episodes
+from streams.live import Finding, LiveState, update_episodes
 
 
 def _state() -> LiveState:
@@ -32,27 +31,3 @@ def test_no_findings_no_alerts() -> None:
     state = _state()
     assert all(update_episodes(state, [], w) == [] for w in range(100))
     assert state.history == [] and state.alerts_sent == 0
-
-
-def test_recent_segments_hold_what_the_log_would_return_for_the_context() -> None:
-    # Two devices share a partition; the detectors' context of one is its own segments from
-    # the context's first offset on, as reading the log back and filtering would give them,
-    # and only while this worker received all of them.
-    devices = make_devices(count=2, seconds=120, patient_ref_of=lambda name: name, seed=5)
-    log = []  # (offset, segment): the partition, both devices interleaved
-    for pair in zip(*(d.segments(120) for d in devices), strict=True):
-        log += [(len(log) + k, segment) for k, (_due, segment) in enumerate(pair)]
-    held = RecentSegments(keep_s=96.0)
-    for offset, segment in log[20:]:  # this worker started at offset 20 (a restart)
-        held.add(segment, offset)
-    first = devices[0].recording_id
-    context_offset = log[100][0]  # device 0's segment at 50 s
-    from_log = [s for at, s in log if at >= context_offset and s["recording_id"] == first]
-    assert held.since(first, context_offset) == from_log
-    assert held.since(first, 10) is None  # before this worker's first segment: read the log
-    # 96 s are kept: device 0's segments from 24 s (offset 48) to 120 s
-    assert held.since(first, 47) is None
-    kept = held.since(first, 48)
-    assert kept is not None and len(kept) == 96 and kept[0]["first_sample"] == 24 * 256
-    held.forget(first)
-    assert held.since(first, context_offset) is None
