@@ -106,19 +106,21 @@ async def read_records(
     schema_name: str,
     *,
     stop_after: Callable[[], bool] | None = None,
+    last_offset: int | None = None,
     timeout_s: float = 60.0,
 ) -> AsyncIterator[dict[str, Any]]:
-    """The decoded ``schema_name`` records of one partition from ``first_offset`` on, as
-    :func:`read_partition` reads them; a message that does not decode is skipped (the agent
-    that read it first sent it to the dead letters). ``stop_after()`` is asked after each
-    record the caller has taken."""
+    """The decoded ``schema_name`` records of one partition from ``first_offset`` on (to
+    ``last_offset`` included, when given), as :func:`read_partition` reads them; a message
+    that does not decode is skipped (the agent that read it first sent it to the dead
+    letters). ``stop_after()`` is asked after each record the caller has taken."""
+
+    def stop(message: LoggedMessage) -> bool:
+        if last_offset is not None and message.offset >= last_offset:
+            return True
+        return stop_after is not None and stop_after()
+
     async for message in read_partition(
-        bootstrap_servers,
-        topic,
-        partition,
-        first_offset,
-        stop_after=None if stop_after is None else lambda _message: stop_after(),
-        timeout_s=timeout_s,
+        bootstrap_servers, topic, partition, first_offset, stop_after=stop, timeout_s=timeout_s
     ):
         try:
             record = decode(schema_name, message.value)

@@ -137,11 +137,13 @@ class LiveState:
     def wants_events(self) -> bool:
         return bool(self.episodes) or self.recent_is_abnormal()
 
-    def context_offset(self) -> int | None:
-        """Offset of the first segment of the detectors' context, or None without one."""
+    def context_offsets(self) -> tuple[int, int] | None:
+        """Offsets of the first and the last segment of the detectors' context (the last
+        completed the latest window), or None without one."""
         if not self.offsets:
             return None
-        return self.offsets[max(0, len(self.offsets) - CONTEXT_WINDOWS - 1)][1]
+        first = self.offsets[max(0, len(self.offsets) - CONTEXT_WINDOWS - 1)][1]
+        return first, self.offsets[-1][1]
 
     def wall_time(self, t_s: float) -> datetime | None:
         if self.recording_start is None:
@@ -316,13 +318,25 @@ def _alert(
 async def recent_segments(
     bootstrap_servers: str, segments_topic: str, state: LiveState
 ) -> list[EEGSegment]:
-    """The live recording's segments from the start of the detectors' context to now."""
-    offset = state.context_offset()
-    if offset is None:
+    """The live recording's segments from the start of the detectors' context to the one
+    that completed the latest window.
+
+    Not to the end of the log: the devices run ahead of a busy worker, and a context that
+    ended wherever the log ends when the worker gets to the window would make the events
+    found depend on the worker's load (and differ after a restart).
+    """
+    offsets = state.context_offsets()
+    if offsets is None:
         return []
+    first, last = offsets
     out: list[EEGSegment] = []
     async for segment in read_records(
-        bootstrap_servers, segments_topic, state.segments_partition, offset, "EEGSegment"
+        bootstrap_servers,
+        segments_topic,
+        state.segments_partition,
+        first,
+        "EEGSegment",
+        last_offset=last,
     ):
         if segment["recording_id"] == state.recording_id:
             out.append(segment)  # type: ignore[arg-type]
@@ -373,11 +387,18 @@ def new_detections(
 
 
 def recent_events(
-    segments: list[EEGSegment], state: LiveState
+    segments: list[EEGSegment], state: LiveState, window_end_s: float
 ) -> tuple[list[dict], tuple[float, float]]:
-    """Events of the last contiguous stretch of signal (CPU: run it in a thread), with
-    onsets in seconds from the recording's first sample; and the stretch's length."""
-    by_first = {s["first_sample"]: s for s in segments}
+    """Events of the last contiguous stretch of signal up to ``window_end_s`` (the end of the
+    window analysed; CPU: run it in a thread), with onsets in seconds from the recording's
+    first sample; and the stretch's bounds.
+
+    The stretch ends at the window, never after it, so that the same window gives the same
+    events however far the log had grown when it was analysed.
+    """
+    by_first = {
+        s["first_sample"]: s for s in segments if s["first_sample"] < window_end_s * s["sfreq_hz"]
+    }
     if not by_first:
         return [], (0.0, 0.0)
     ordered = [by_first[k] for k in sorted(by_first)]
@@ -389,6 +410,7 @@ def recent_events(
     first = run[0]
     sfreq = first["sfreq_hz"]
     data = np.concatenate([segment_samples_uv(s) for s in run], axis=1)
+    data = data[:, : round(window_end_s * sfreq) - first["first_sample"]]
     data = np.where(np.isfinite(data), data, 0.0)  # a lead off is flat here too
     start_s = first["first_sample"] / sfreq
     context_s = data.shape[1] / sfreq

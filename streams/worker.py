@@ -53,7 +53,7 @@ from connectors.object_store import ObjectStore, ObjectStoreError
 from connectors.settings import Settings
 from processors.analyze import AnalysisResult
 from processors.errors import EEGError
-from processors.types import Recording
+from processors.types import WINDOW_S, Recording
 from schemas.codec import CodecError, decode, encode
 from schemas.records import (
     AnalysisJob,
@@ -331,19 +331,33 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             segments_read = await recent_segments(
                 settings.kafka_bootstrap_servers, topics.segments, state
             )
-            events, context = await asyncio.to_thread(recent_events, segments_read, state)
+            window_end_s = record["start_s"] + WINDOW_S
+            events, context = await asyncio.to_thread(
+                recent_events, segments_read, state, window_end_s
+            )
             found = findings(state, events, context[1] - context[0])
             for detection in new_detections(state, events, context):
                 await send(detections, "Detection", state.recording_id, detection)
         decided = update_episodes(state, found, record["window_index"])
         if decided:
             state.outbox += [outbox_entry(alert) for alert in decided]
-            live_table[state.recording_id] = state.to_json()
-            # The episodes are in the changelog before their alerts are out: a worker
-            # killed after sending them restarts knowing them, and does not alert again.
-            await app.producer.flush()
+            await store_live_state_durably(state)
         await send_outbox(state)
         live_table[state.recording_id] = state.to_json()
+
+    async def store_live_state_durably(state: LiveState) -> None:
+        """Store the state, and wait until its changelog has it.
+
+        The episodes are in the changelog before their alerts are out, so a worker killed
+        after sending them restarts knowing them and does not alert again. The table's own
+        changelog write is only buffered (faust's ``producer.flush()`` gives up after 0.1 s
+        without progress), so the same value is sent once more and its delivery awaited:
+        the two share the changelog partition, so the first is in when the second is.
+        """
+        value = state.to_json()
+        live_table[state.recording_id] = value
+        partition = faust.current_event().message.partition
+        await live_table.send_changelog(partition, state.recording_id, value)
 
     async def send_outbox(state: LiveState) -> None:
         """Send the alerts decided for this recording (again, after a restart: same ids)."""

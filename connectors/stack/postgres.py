@@ -447,7 +447,9 @@ class PostgresNode(_PgAutoctlService):
         import psycopg
 
         # A formation restarting after a crash may still be choosing its primary: the node
-        # that answers first can turn read-only (or be promoted) in between.
+        # that answers first can be demoted and stop again to rewind onto the other one
+        # (pg_rewind), or be promoted. Set up and check once every node has its role.
+        wait_until_settled(self.settings, timeout_s=self.start_timeout_s)
         deadline = time.monotonic() + 30.0
         while True:
             try:
