@@ -98,6 +98,11 @@ CUSUM_K = 2.0
 ONSET_SHARE = 0.3
 #: background for the CUSUM: at least this much of the record outside seizures
 MIN_REFERENCE_S = 10.0
+#: the record after a seizure is not its background (postictal slowing or suppression): it
+#: is part of the reference only from this long after the seizure's end, and only when the
+#: record before the stretch searched is shorter than PREICTAL_REFERENCE_S
+POSTICTAL_S = 30.0
+PREICTAL_REFERENCE_S = 20.0
 
 
 def seizure_features(
@@ -318,12 +323,14 @@ def track_onset(
     The amplitude envelope (Hilbert) of ``filtered`` band-passed to ``frequency_hz`` +-
     :data:`ONSET_BAND_HALF_HZ` on ``channels`` is taken in :data:`ONSET_STEP_S` steps,
     log-scaled, smoothed over :data:`ONSET_SMOOTH_S` and standardised per channel by its
-    median and median absolute deviation over the background (the record outside
-    ``seizures`` and outside the stretch searched), then averaged over the channels and
-    standardised again. A one-sided CUSUM (Page 1954), ``S = max(0, S + z - k)`` with
-    ``k`` = :data:`CUSUM_K`, runs from :data:`ONSET_TRACK_S` before ``confirmed_s`` to it; the
-    onset is the step after its last zero (Page's change-point estimate): the first time the
-    rhythm stood above the background and stayed above it up to the confirmed start.
+    median and median absolute deviation over the background (the record before the
+    stretch searched; when that is shorter than :data:`PREICTAL_REFERENCE_S`, also the
+    record from :data:`POSTICTAL_S` after the seizure's end; never inside ``seizures``),
+    then averaged over the channels and standardised again. A one-sided CUSUM (Page 1954),
+    ``S = max(0, S + z - k)`` with ``k`` = :data:`CUSUM_K`, runs from :data:`ONSET_TRACK_S`
+    before ``confirmed_s`` to it; the onset is the step after its last zero (Page's
+    change-point estimate): the first time the rhythm stood above the background and stayed
+    above it up to the confirmed start.
 
     Parameters
     ----------
@@ -363,7 +370,9 @@ def track_onset(
     t = (np.arange(n_steps) + 0.5) * step / sfreq_hz
     i0 = int(np.searchsorted(t, confirmed_s - ONSET_TRACK_S))
     ic = int(np.searchsorted(t, confirmed_s))
-    ref = (t < confirmed_s - ONSET_TRACK_S - ONSET_SMOOTH_S) | (t > end_s + ONSET_SMOOTH_S)
+    ref = t < confirmed_s - ONSET_TRACK_S - ONSET_SMOOTH_S
+    if ref.sum() * ONSET_STEP_S < PREICTAL_REFERENCE_S:
+        ref |= t > end_s + POSTICTAL_S
     for a_s, b_s in seizures:
         ref &= (t < a_s - ONSET_SMOOTH_S) | (t > b_s + ONSET_SMOOTH_S)
     if ref.sum() * ONSET_STEP_S < MIN_REFERENCE_S or ic <= i0:

@@ -132,6 +132,21 @@ def test_seizure_onset_does_not_drift_at_an_odd_rate() -> None:
     assert abs(seizures[0].duration_s - 20.0) <= 3.0
 
 
+@pytest.mark.parametrize("seed", [0, 3])
+def test_postictal_suppression_does_not_pull_the_onset_earlier(seed: int) -> None:
+    """The record after a seizure, attenuated as postictal EEG is, is not the background
+    the onset is tracked against (it made the 20 s before the seizure look ictal: onset
+    11.5 s for 32 s). The live detectors see such stretches whenever their minute of
+    context holds little signal before the seizure."""
+    sim = generate_eeg(100.0, events=[InjectedEvent("seizure", 32.0, 30.0, rate_hz=6.0)],
+                       seed=seed)  # fmt: skip
+    x = sim.data_uv.copy()
+    x[:, round(62.0 * SFREQ) :] *= 0.35
+    seizures = detect_seizures(x, SFREQ, sim.ch_names)
+    assert len(seizures) == 1
+    assert abs(seizures[0].onset_s - 32.0) <= 1.5, seizures[0].onset_s
+
+
 def test_short_rhythmic_run_is_not_a_seizure() -> None:
     sim = generate_eeg(60.0, events=[InjectedEvent("seizure", 20.0, 6.0)], seed=2)
     assert detect_seizures(sim.data_uv, SFREQ, sim.ch_names) == []
