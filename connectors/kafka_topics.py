@@ -24,6 +24,7 @@ PIPELINE_TOPICS: dict[str, int] = {
     "eeg.segments": 6,
     "eeg.windows": 6,
     "eeg.features": 6,
+    "eeg.window_checks": 6,
     "eeg.window_results": 6,
     "eeg.detections": 6,
     "eeg.results": 6,
@@ -76,6 +77,7 @@ class Topics:
     segments = property(lambda self: self.name("eeg.segments"))
     windows = property(lambda self: self.name("eeg.windows"))
     features = property(lambda self: self.name("eeg.features"))
+    window_checks = property(lambda self: self.name("eeg.window_checks"))
     window_results = property(lambda self: self.name("eeg.window_results"))
     detections = property(lambda self: self.name("eeg.detections"))
     results = property(lambda self: self.name("eeg.results"))

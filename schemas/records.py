@@ -433,7 +433,7 @@ class UrgentAlert(TypedDict):
 
 
 class WindowFeatures(TypedDict):
-    """What the window agent learnt of one window (topic eeg.features, key recording_id): its EEGPT features, a provisional quality flag and abnormality score from the stream's quality control, or, with end_of_recording, the end marker passed on."""
+    """What the window agents learnt of one window (key recording_id): its EEGPT features (topic eeg.features), or a live window's provisional quality flag and abnormality score from the stream's quality control, without features (topic eeg.window_checks), or, with end_of_recording, the end marker passed on."""
 
     recording_id: str
     """Recording (the Kafka key)."""

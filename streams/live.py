@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -89,6 +90,10 @@ class LiveState:
     #: the changelog before they go out, so an alert sent is never decided again after a
     #: restart, and one decided is sent even if the worker dies first (an outbox)
     outbox: list[str] = field(default_factory=list)
+    #: the mains frequency (50 or 60 Hz) found on a minute of this recording and kept (a
+    #: bedside device's mains does not change): the detectors' context is notched at it
+    #: without looking for it again after every window; None until one is found
+    line_freq_hz: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -315,11 +320,73 @@ def _alert(
     )
 
 
+#: Seconds of each live recording's segments the worker holds for the detectors: their
+#: context (``CONTEXT_WINDOWS`` and the window before it, 68 s) and 28 s for the result agent
+#: to lag behind the segment agent before the log has to be read.
+HELD_SEGMENTS_S = (CONTEXT_WINDOWS + 8) * WINDOW_S
+
+
+class RecentSegments:
+    """The last ``keep_s`` seconds of each live recording's segments, as this worker's
+    segment agent received them, with their offsets in the segments log.
+
+    The detectors read their context (about a minute) from here after every window of an
+    abnormal recording. Read back from the log instead, that minute is every recording's
+    segments of the partition from the context's first offset (a dozen devices share a
+    partition), fetched by a new consumer, decoded and filtered: about 1 100 segments a
+    window. A recording's segments, windows and features share a partition, so the worker
+    that follows a recording has received its segments; after a restart or a rebalance it
+    holds less than a context, and the log is read (``recent_segments``).
+    """
+
+    def __init__(self, keep_s: float = HELD_SEGMENTS_S) -> None:
+        self.keep_s = keep_s
+        self._held: dict[str, deque[tuple[int, EEGSegment]]] = {}
+        self._partition: dict[str, int] = {}
+
+    def add(self, segment: EEGSegment, partition: int, offset: int) -> None:
+        """Keep a live segment (delivered at ``partition``, ``offset``), forgetting what is
+        older than ``keep_s`` before it."""
+        recording_id = segment["recording_id"]
+        held = self._held.setdefault(recording_id, deque())
+        if held and offset <= held[-1][0]:
+            held.clear()  # the partition is read again from an earlier offset (a rebalance)
+        held.append((offset, segment))
+        self._partition[recording_id] = partition
+        sfreq = segment["sfreq_hz"]
+        oldest_kept = segment["first_sample"] + segment["n_samples"] - self.keep_s * sfreq
+        while held and held[0][1]["first_sample"] < oldest_kept:
+            held.popleft()
+
+    def between(self, recording_id: str, first: int, last: int) -> list[EEGSegment] | None:
+        """The recording's segments from offset ``first`` to ``last`` (included), as the log
+        holds them; None when this worker did not receive all of them (read the log)."""
+        held = self._held.get(recording_id)
+        if not held or held[0][0] > first or held[-1][0] < last:
+            return None
+        return [segment for at, segment in held if first <= at <= last]
+
+    def forget(self, recording_id: str) -> None:
+        self._held.pop(recording_id, None)
+        self._partition.pop(recording_id, None)
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        """Forget the recordings of partitions this worker no longer reads (a rebalance): if
+        they come back, what was delivered meanwhile went to another worker."""
+        for recording_id, partition in list(self._partition.items()):
+            if partition in partitions:
+                self.forget(recording_id)
+
+
 async def recent_segments(
-    bootstrap_servers: str, segments_topic: str, state: LiveState
+    bootstrap_servers: str,
+    segments_topic: str,
+    state: LiveState,
+    held: RecentSegments | None = None,
 ) -> list[EEGSegment]:
     """The live recording's segments from the start of the detectors' context to the one
-    that completed the latest window.
+    that completed the latest window: those this worker ``held`` when it has all of them,
+    else read back from the log.
 
     Not to the end of the log: the devices run ahead of a busy worker, and a context that
     ended wherever the log ends when the worker gets to the window would make the events
@@ -329,6 +396,9 @@ async def recent_segments(
     if offsets is None:
         return []
     first, last = offsets
+    kept = held.between(state.recording_id, first, last) if held is not None else None
+    if kept is not None:
+        return kept
     out: list[EEGSegment] = []
     async for segment in read_records(
         bootstrap_servers,
@@ -386,12 +456,17 @@ def new_detections(
     return out
 
 
+#: Signal on which a live recording's mains frequency is looked for before it is kept.
+LINE_SEARCH_S = 60.0
+
+
 def recent_events(
     segments: list[EEGSegment], state: LiveState, window_end_s: float
 ) -> tuple[list[dict], tuple[float, float]]:
     """Events of the last contiguous stretch of signal up to ``window_end_s`` (the end of the
     window analysed; CPU: run it in a thread), with onsets in seconds from the recording's
-    first sample; and the stretch's bounds.
+    first sample; and the stretch's bounds. The mains frequency found on the first stretch
+    of a minute or more is kept in ``state.line_freq_hz``.
 
     The stretch ends at the window, never after it, so that the same window gives the same
     events however far the log had grown when it was analysed.
@@ -417,7 +492,9 @@ def recent_events(
     if context_s < 2 * WINDOW_S:
         return [], (start_s, start_s + context_s)
     recording = recording_from_array(data, sfreq, first["ch_names"], state.recording_id)
-    prepared = prepare_recording(recording)
+    prepared = prepare_recording(recording, line_freq_hz=state.line_freq_hz)
+    if state.line_freq_hz is None and context_s >= LINE_SEARCH_S:
+        state.line_freq_hz = prepared.raw.info["line_freq"]
     report = detect_events(prepared.raw.get_data() * 1e6, prepared.sfreq_hz, prepared.ch_names)
     events = []
     for event in report.to_dict()["events"]:

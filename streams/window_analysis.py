@@ -1,19 +1,24 @@
-"""What the window agent computes for each window: stream quality control (``StreamQC``), a
-provisional abnormality score, and EEGPT features, micro-batched across recordings.
+"""What the window agents compute for each window: EEGPT features, micro-batched across
+recordings, and for live streams the stream quality control (``StreamQC``) and a
+provisional abnormality score.
 
 EEGPT is most of the cost of an analysis; its input is the conditioned windows, before any
 repair, and the final, recording-level analysis reuses these features whenever quality
 control repairs nothing (``processors.analyze.PrecomputedFeatures``). The stream's quality
-control and score are a live stream's verdict window by window (it has no end to wait for);
-a recording with an end (a job) is judged on the whole of it when its last window is in,
-so its windows skip them: they would be computed and thrown away (about 8 % of a file's
-analysis).
+control and score are a live stream's verdict window by window (it has no end to wait for):
+they are checked apart from EEGPT (``WindowDescriber.check_live``), so a live window's
+verdict, its events and its alerts never wait for a transformer whose output they do not
+use. A recording with an end (a job) is judged on the whole of it when its last window is
+in, so its windows skip the checks: they would be computed and thrown away (about 8 % of a
+file's analysis).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -74,25 +79,51 @@ class WindowDescriber:
         #: and int8, one torch thread or two), its activations fit the cache
         self.batch_size = batch_size
         self._qc: dict[str, StreamQC] = {}
-        self._eegpt_thread = ThreadPoolExecutor(1, thread_name_prefix="eegpt")
         #: passes of one micro-batch run side by side (torch leaves the GIL while it computes)
-        self._passes = ThreadPoolExecutor(max(1, parallel_passes), thread_name_prefix="eegpt-pass")
+        self._passes = ThreadPoolExecutor(
+            max(1, parallel_passes), thread_name_prefix="eegpt-pass", initializer=_lower_priority
+        )
 
     def unknown_streams(self, windows: Sequence[EEGWindow]) -> set[str]:
         """Streams of these windows this describer has no quality control of yet (after a
         restart, their calibration may be in the live table)."""
         return {stream_key(w) for w in windows if stream_key(w) not in self._qc}
 
-    def describe(
+    def describe(self, windows: Sequence[EEGWindow]) -> list[WindowFeatures]:
+        """EEGPT features of a micro-batch of windows (any recordings, stream order kept per
+        stream), end markers passed on.
+
+        Runs in a worker thread: torch, no I/O. The passes run in threads of their own, at a
+        lower scheduling priority than the rest of the worker (see :data:`EEGPT_NICENESS`).
+        """
+        pending: dict[str, list[EEGWindow]] = defaultdict(list)
+        for window in windows:
+            if not window["end_of_recording"]:
+                pending[stream_key(window)].append(window)
+        groups = {key: _Group(ws, window_batch(ws)) for key, ws in pending.items()}
+        self._extract_features(groups)
+        out: list[WindowFeatures] = []
+        position: dict[str, int] = defaultdict(int)
+        for window in windows:
+            key = stream_key(window)
+            if window["end_of_recording"]:
+                out.append(_features_record(window))
+                continue
+            out.append(_features_record(window, groups[key], position[key]))
+            position[key] += 1
+        return out
+
+    def check_live(
         self,
         windows: Sequence[EEGWindow],
         calibrations: Mapping[str, dict[str, Any]] | None = None,
     ) -> list[WindowFeatures]:
-        """Describe a micro-batch of windows (any recordings, stream order kept per stream).
+        """The stream quality control and provisional score of live windows (a live stream's
+        verdict window by window), without their EEGPT features, end markers passed on.
 
         ``calibrations`` are stored QC thresholds of streams this describer has not seen
-        (a restarted worker continues with them). Runs in a worker thread: it is numpy, MNE
-        and torch, no I/O.
+        (a restarted worker continues with them). Runs in a worker thread: numpy and MNE,
+        no I/O.
         """
         self._calibrations = dict(calibrations or {})
         pending: dict[str, list[EEGWindow]] = defaultdict(list)
@@ -100,26 +131,8 @@ class WindowDescriber:
             if not window["end_of_recording"]:
                 pending[stream_key(window)].append(window)
         groups = {key: _Group(ws, window_batch(ws)) for key, ws in pending.items()}
-        # EEGPT in its own thread while this one checks and scores the live windows: torch
-        # leaves the GIL, so the checks use the core EEGPT's thread does not.
-        extracting = self._eegpt_thread.submit(self._extract_features, groups)
-        try:
-            # The stream's QC and score are what a live stream has of a verdict; a recording
-            # with an end gets its verdict from the whole recording, so its windows skip them.
-            live = {key: g for key, g in groups.items() if g.windows[0]["job_id"] is None}
-            judged = {key: self._quality(key, group) for key, group in live.items()}
-            scores = _scores({key: j.quality.repaired for key, j in judged.items()})
-        finally:
-            extracting.result()
-        verdicts = {
-            key: (
-                scores[key],
-                np.asarray(j.quality.window_flags, dtype=bool),
-                sorted(j.quality.bad_channels),
-                j.calibrated_now,
-            )
-            for key, j in judged.items()
-        }
+        judged = {key: self._quality(key, group) for key, group in groups.items()}
+        scores = _scores({key: j.quality.repaired for key, j in judged.items()})
         out: list[WindowFeatures] = []
         position: dict[str, int] = defaultdict(int)
         for window in windows:
@@ -130,19 +143,14 @@ class WindowDescriber:
                 continue
             i = position[key]
             position[key] += 1
-            if key not in verdicts:  # a file's window: no provisional verdict
-                out.append(_features_record(window, groups[key], i))
-                continue
-            score, artifact, bad, calibrated_now = verdicts[key]
+            verdict, score = judged[key], scores[key]
             record = _features_record(
                 window,
-                groups[key],
-                i,
                 score=float(score[i]) if score is not None else None,
-                artifact=bool(artifact[i]),
-                bad_channels=bad,
+                artifact=bool(verdict.quality.window_flags[i]),
+                bad_channels=sorted(verdict.quality.bad_channels),
             )
-            if calibrated_now and i == len(groups[key].windows) - 1:
+            if verdict.calibrated_now and i == len(groups[key].windows) - 1:
                 thresholds = self._qc[key].thresholds
                 assert thresholds is not None
                 record["qc_calibration"] = json.dumps(thresholds.to_dict())
@@ -213,6 +221,21 @@ class WindowDescriber:
         return _StreamVerdict(qc, stream_qc.calibrated and not was_calibrated)
 
 
+#: Scheduling niceness of the EEGPT passes' threads (Linux nice values are per thread).
+#: EEGPT is most of the worker's CPU and nothing waits for it on the way to a live window's
+#: verdict or an alert: on a machine whose cores it fills, the segment agent, the live
+#: checks and the event detectors go first, and EEGPT takes the cycles they leave.
+EEGPT_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Run the calling thread at :data:`EEGPT_NICENESS` (where the platform allows)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), EEGPT_NICENESS)
+    except (AttributeError, OSError) as exc:  # not Linux, or not allowed
+        log.info("EEGPT threads keep the worker's priority (%s)", exc)
+
+
 class _StreamVerdict(NamedTuple):
     quality: StreamWindowQuality
     calibrated_now: bool
@@ -251,7 +274,8 @@ def _features_record(
     artifact: bool = False,
     bad_channels: Sequence[str] = (),
 ) -> WindowFeatures:
-    """The ``WindowFeatures`` of window ``i`` of ``group`` (an end marker without a group)."""
+    """The ``WindowFeatures`` of window ``i`` of ``group``; without a group, an end marker or
+    a live window's checks (``score``, ``artifact``, ``bad_channels``) without features."""
     has_features = group is not None and group.features is not None
     return WindowFeatures(
         recording_id=window["recording_id"],

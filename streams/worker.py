@@ -4,9 +4,12 @@
 
     eeg.jobs      ──[feed_jobs: the raw file from S3, cut into segments]──> eeg.segments
     eeg.segments  ──[cut_windows: a StreamWindower per stream, in a table]──> eeg.windows
-    eeg.windows   ──[describe_windows: StreamQC, EEGPT micro-batched]──> eeg.features
+    eeg.windows   ──[describe_windows: EEGPT micro-batched]──> eeg.features
+    eeg.windows   ──[check_live_windows: StreamQC and the window's score]──> eeg.window_checks
     eeg.features  ──[finish_jobs: count windows in a table; at the end, the recording-level
                      analysis]──> eeg.window_results, eeg.detections, eeg.progress, eeg.results
+    eeg.window_checks ──[follow_live: scores, events while abnormal, episodes in a table]
+                     ──> eeg.window_results, eeg.detections, eeg.alerts.urgent, eeg.results
     eeg.results, eeg.detections, eeg.window_results, eeg.progress, eeg.deadletter
                   ──[the result sink, in the same process]──> PostgreSQL
 
@@ -68,6 +71,7 @@ from streams.finish import FinishedJob, Finisher, JobWindows
 from streams.jobs import PRIORITY_ORDER, JobFeeder
 from streams.live import (
     LiveState,
+    RecentSegments,
     close_episodes,
     findings,
     live_summary,
@@ -95,6 +99,28 @@ TABLES = ("windowers", "jobs", "live")
 TABLE_PARTITIONS = 6
 #: Errors a message causes every time it is processed: it goes to the dead letters.
 REFUSED = (CodecError, EEGError, SegmentError, ValueError, KeyError)
+
+
+#: Longest wait of the live checks for a micro-batch to fill: they cost the same a window
+#: alone or together, and a live window's verdict and alerts wait for them.
+LIVE_CHECK_WAIT_S = 0.05
+
+
+def _live_windows(
+    events: list[faust.types.EventT],
+) -> list[tuple[faust.types.EventT, EEGWindow]]:
+    """The live devices' windows among these events (those without a job), with their
+    events. A message that does not decode is left to ``describe_windows``, which sends it
+    to the dead letters."""
+    out = []
+    for event in events:
+        try:
+            window: EEGWindow = decode("EEGWindow", event.value)  # type: ignore[assignment]
+        except REFUSED:
+            continue
+        if window["job_id"] is None:
+            out.append((event, window))
+    return out
 
 
 def faust_broker_url(bootstrap_servers: str) -> str:
@@ -144,6 +170,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
 
     segments, windows = topic(topics.segments), topic(topics.windows)
     features, deadletter = topic(topics.features), topic(topics.deadletter)
+    window_checks = topic(topics.window_checks)
     window_results, detections = topic(topics.window_results), topic(topics.detections)
     results, progress = topic(topics.results), topic(topics.progress)
     alerts = topic(topics.alerts)
@@ -157,6 +184,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     models = ModelCache(settings, torch_threads=1)
     describer = WindowDescriber(models, parallel_passes=settings.eegpt_threads)
     windowers = RecordingWindowers(windower_table)
+    held_segments = RecentSegments()  # live recordings' last minute, for their detectors
     finisher = Finisher(settings.kafka_bootstrap_servers, topics.segments, topics.features, models)
 
     async def send(target: faust.TopicT, schema: str, key: str, record: Any) -> Any:
@@ -219,12 +247,14 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             except REFUSED as exc:
                 await refuse(event, "cut_windows", exc)
                 continue
+            if segment["job_id"] is None:
+                held_segments.add(segment, event.message.partition, event.message.offset)
             for window in cut:
                 await send(windows, "EEGWindow", window["recording_id"], window)
 
     @app.agent(windows)
     async def describe_windows(stream: faust.StreamT) -> None:
-        """Check, score and feature every window, EEGPT in micro-batches across recordings."""
+        """Feature every window with EEGPT, in micro-batches across recordings."""
         async for events in stream.take_events(
             settings.feature_batch_windows, within=settings.feature_batch_wait_s
         ):
@@ -235,16 +265,9 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
                     batch.append(window)
             if not batch:
                 continue
-            # A live stream's key is its recording, whose state (with its QC calibration)
-            # is in this worker's live table: eeg.windows and eeg.features are co-partitioned.
-            calibrations = {}
-            for key in describer.unknown_streams(batch):
-                value = live_table.get(key)
-                if value is not None and value.get("qc_calibration") is not None:
-                    calibrations[key] = value["qc_calibration"]
             # Off the event loop: consuming, heartbeats and commits go on while EEGPT runs.
             try:
-                described = await asyncio.to_thread(describer.describe, batch, calibrations)
+                described = await asyncio.to_thread(describer.describe, batch)
             except REFUSED as exc:
                 for event in events:
                     await refuse(event, "describe_windows", exc)
@@ -252,6 +275,33 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             for record in described:
                 await send(features, "WindowFeatures", record["recording_id"], record)
             WINDOWS.labels("live" if batch[0]["job_id"] is None else "file").inc(len(described))
+
+    @app.agent(windows)
+    async def check_live_windows(stream: faust.StreamT) -> None:
+        """Check and score each live window as it arrives, apart from EEGPT."""
+        async for events in stream.take_events(
+            settings.feature_batch_windows, within=LIVE_CHECK_WAIT_S
+        ):
+            live = _live_windows(events)
+            if not live:
+                continue
+            batch = [window for _event, window in live]
+            # A live stream's key is its recording, whose state (with its QC calibration)
+            # is in this worker's live table: eeg.windows and eeg.window_checks are
+            # co-partitioned.
+            calibrations = {}
+            for key in describer.unknown_streams(batch):
+                value = live_table.get(key)
+                if value is not None and value.get("qc_calibration") is not None:
+                    calibrations[key] = value["qc_calibration"]
+            try:
+                checked = await asyncio.to_thread(describer.check_live, batch, calibrations)
+            except REFUSED as exc:
+                for event, _window in live:
+                    await refuse(event, "check_live_windows", exc)
+                continue
+            for record in checked:
+                await send(window_checks, "WindowFeatures", record["recording_id"], record)
 
     @app.agent(features)
     async def finish_jobs(stream: faust.StreamT) -> None:
@@ -263,8 +313,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             if record is None:
                 continue
             if record["job_id"] is None:
-                await follow_live(record)
-                continue
+                continue  # a live window's features: kept in the log, its checks are followed
             stored = job_table.get(record["job_id"])
             job = (
                 JobWindows.from_json(stored)
@@ -294,6 +343,17 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             elif job.progress - job.reported_progress >= 0.05:
                 await report_progress(job)
             job_table[job.job_id] = job.to_json()
+
+    @app.agent(window_checks)
+    async def follow_live_recordings(stream: faust.StreamT) -> None:
+        """Follow each live recording window by window: its score, its events while it is
+        abnormal, its alerts."""
+        async for event in stream.events():
+            record: WindowFeaturesRecord | None = await decoded(
+                event, "WindowFeatures", "follow_live_recordings"
+            )
+            if record is not None:
+                await follow_live(record)
 
     async def follow_live(record: WindowFeaturesRecord) -> None:
         """A live recording's window: its score, its events while abnormal, its alerts."""
@@ -329,7 +389,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
         found: list = []
         if state.wants_events():
             segments_read = await recent_segments(
-                settings.kafka_bootstrap_servers, topics.segments, state
+                settings.kafka_bootstrap_servers, topics.segments, state, held_segments
             )
             window_end_s = record["start_s"] + WINDOW_S
             events, context = await asyncio.to_thread(
@@ -391,6 +451,13 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             len(state.history),
         )
         del live_table[state.recording_id]
+        held_segments.forget(state.recording_id)
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked_segments(sender: faust.App, revoked: set, **kwargs: Any) -> None:
+        held_segments.forget_partitions(
+            {tp.partition for tp in revoked if tp.topic == topics.segments}
+        )
 
     @app.timer(interval=max(1.0, settings.live_silence_s / 4))
     async def close_silent_recordings() -> None:
@@ -403,7 +470,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             if now - last_heard < settings.live_silence_s:
                 continue
             marker = silence_marker(LiveState.from_json(value))
-            await send(features, "WindowFeatures", recording_id, marker)
+            await send(window_checks, "WindowFeatures", recording_id, marker)
 
     async def report_progress(job: JobWindows) -> None:
         job.reported_progress = job.progress
@@ -503,7 +570,7 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     async def consumer_lag() -> None:
         """Messages waiting per partition of the worker's input topics (kafka_consumer_lag)."""
         inputs = [*(topics.jobs_for(p) for p in PRIORITY_ORDER), topics.segments]
-        inputs += [topics.windows, topics.features]
+        inputs += [topics.windows, topics.features, topics.window_checks]
         try:
             await asyncio.to_thread(
                 measure_lag, settings.kafka_bootstrap_servers, app.conf.id, inputs

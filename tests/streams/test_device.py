@@ -102,7 +102,7 @@ def test_a_lead_off_channel_becomes_flat_and_is_named() -> None:
 
 def test_stream_qc_calibration_is_handed_on_and_restored_after_a_restart() -> None:
     """The window that calibrates a live stream's QC carries the thresholds (kept in the
-    live table); a restarted worker's describer judges with them from its first window."""
+    live table); a restarted worker's checks judge with them from its first window."""
     import json
 
     from connectors.settings import Settings
@@ -115,15 +115,37 @@ def test_stream_qc_calibration_is_handed_on_and_restored_after_a_restart() -> No
     first = WindowDescriber(models)
     described = []
     for start in range(0, 20, 4):
-        described += first.describe(windows[start : start + 4])
+        described += first.check_live(windows[start : start + 4])
     carrying = [d for d in described if d["qc_calibration"] is not None]
     assert len(carrying) == 1 and carrying[0]["window_index"] == 15  # the first minute
     thresholds = json.loads(carrying[0]["qc_calibration"])
     restarted = WindowDescriber(models)
     key = windows[20]["recording_id"]
     assert restarted.unknown_streams(windows[20:21]) == {key}
-    again = restarted.describe(windows[20:21], {key: thresholds})
+    again = restarted.check_live(windows[20:21], {key: thresholds})
     assert restarted._qc[key].calibrated and again[0]["qc_calibration"] is None
+
+
+def test_live_checks_need_no_eegpt_and_eegpt_needs_no_checks() -> None:
+    """A live window's checks (score, artifact flag, bad channels) come without features,
+    and its EEGPT features without the checks: the two travel apart, so the verdict and the
+    alerts never wait for the transformer."""
+    from connectors.settings import Settings
+    from streams.pipeline import ModelCache
+    from streams.window_analysis import WindowDescriber
+
+    (device,) = _devices(40.0, flat_channel="O1")
+    windows, _ = _window(device.segments())
+    settings = Settings(model_checkpoint_path=None, allow_random_weights=True)
+    describer = WindowDescriber(ModelCache(settings, torch_threads=1))
+    checked = describer.check_live(windows[:4])
+    featured = describer.describe(windows[:4])
+    assert [c["window_index"] for c in checked] == [f["window_index"] for f in featured]
+    assert all(c["features"] == b"" and c["weights_id"] is None for c in checked)
+    assert all(0.0 <= c["provisional_score"] <= 1.0 for c in checked)
+    assert all("O1" in c["provisional_bad_channels"] for c in checked)
+    assert all(len(f["features"]) > 0 and f["weights_id"] == "random-dev" for f in featured)
+    assert all(f["provisional_score"] is None for f in featured)
 
 
 def test_staggered_devices_start_spread_over_the_given_seconds() -> None:
