@@ -203,8 +203,11 @@ def through_kafka(paths: list[Path], n_workers: int, log_dir: Path) -> dict[str,
     }
 
 
-def live_capacity(n_devices: int, minutes: float, log_dir: Path) -> dict[str, Any]:
-    """``n_devices`` real-time devices (one in ten with a seizure) on one worker: latency
+def live_capacity(
+    n_devices: int, minutes: float, log_dir: Path, n_workers: int = 1
+) -> dict[str, Any]:
+    """``n_devices`` real-time devices (one in ten with a seizure) on ``n_workers`` worker
+    processes (their CPU summed): latency
     from the end of each window to its result on eeg.window_results, and from the end of
     the window completing an alert's evidence to the alert on eeg.alerts.urgent."""
     import numpy as np
@@ -215,7 +218,7 @@ def live_capacity(n_devices: int, minutes: float, log_dir: Path) -> dict[str, An
     from streams.device import Misbehaviour, stream_devices
     from streams.device_run import build_devices
 
-    workers = Workers(1, log_dir, BRRR_EEGPT_PRECISION="auto")
+    workers = Workers(n_workers, log_dir, BRRR_EEGPT_PRECISION="auto")
     settings = Settings(kafka_namespace=workers.namespace)
     topics = Topics(settings.kafka_namespace)
     seconds = minutes * 60.0
@@ -306,6 +309,7 @@ def live_capacity(n_devices: int, minutes: float, log_dir: Path) -> dict[str, An
     eegpt = np.array(features_lat) if features_lat else np.array([np.nan])
     return {
         "devices": n_devices + len(seizing),
+        "workers": n_workers,
         "minutes": minutes,
         "windows_measured": len(window_lat),
         "window_latency_p50_s": float(np.percentile(lat, 50)),
@@ -335,6 +339,9 @@ def main() -> None:
     )
     parser.add_argument("--live-minutes", type=float, default=5.0, help="length of each live run")
     parser.add_argument(
+        "--live-workers", type=int, default=1, help="worker processes of the live runs"
+    )
+    parser.add_argument(
         "--only",
         choices=("throughput", "memory"),
         default=None,
@@ -346,7 +353,7 @@ def main() -> None:
         rows = []
         with tempfile.TemporaryDirectory(prefix="brrr-bench-live-") as tmp:
             for n in (int(x) for x in args.live.split(",")):
-                row = live_capacity(n, args.live_minutes, Path(tmp))
+                row = live_capacity(n, args.live_minutes, Path(tmp), args.live_workers)
                 rows.append(row)
                 print(
                     f"{row['devices']:>4} devices: window->result p50 "

@@ -49,6 +49,10 @@ class RecordingWindowers:
     def __init__(self, table: MutableMapping[str, Any]) -> None:
         self.table = table
         self._offset = -1  # offset of the segment being pushed
+        #: live streams' windowers as objects, beside their table values: a live segment
+        #: (one a second per device) would otherwise rebuild its windower from the table's
+        #: value every time. The table stays the durable copy (written after every segment).
+        self._live: dict[str, _Stream] = {}
 
     def push(self, segment: EEGSegment, partition: int, offset: int) -> list[EEGWindow]:
         """The windows (and, after a recording's last segment, its end marker) that a segment
@@ -62,21 +66,23 @@ class RecordingWindowers:
         """
         key = segment_stream_key(segment)
         self._offset = offset
-        stored = self.table.get(key)
-        if stored is not None and segment["attempt"] < stored["attempt"]:
-            return []  # a stale attempt's segment, delivered late
-        if stored is None or segment["attempt"] > stored["attempt"]:
-            if segment["sequence"] != 0 and segment["job_id"] is not None:
-                log.warning(
-                    "stream %s: segment %d arrived with no windowing state (recording already "
-                    "finished, or its state was lost); ignored",
-                    key,
-                    segment["sequence"],
-                )
-                return []
-            state = _new_stream(segment, partition, offset)
-        else:
-            state = _restore(stored)
+        state = self._live.get(key) if segment["job_id"] is None else None
+        if state is None:
+            stored = self.table.get(key)
+            if stored is not None and segment["attempt"] < stored["attempt"]:
+                return []  # a stale attempt's segment, delivered late
+            if stored is None or segment["attempt"] > stored["attempt"]:
+                if segment["sequence"] != 0 and segment["job_id"] is not None:
+                    log.warning(
+                        "stream %s: segment %d arrived with no windowing state (recording "
+                        "already finished, or its state was lost); ignored",
+                        key,
+                        segment["sequence"],
+                    )
+                    return []
+                state = _new_stream(segment, partition, offset)
+            else:
+                state = _restore(stored)
         out = (
             self._push_live(state, segment)
             if segment["job_id"] is None
@@ -91,11 +97,21 @@ class RecordingWindowers:
                     state.windower.next_window_index,
                 )
             )
+            self._live.pop(key, None)
             if key in self.table:
                 del self.table[key]
         else:
             self.table[key] = state.to_value()
+            if segment["job_id"] is None:
+                self._live[key] = state
         return out
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        """Drop the held windowers of partitions this worker no longer reads (a rebalance):
+        if they come back, the table has what another worker did meanwhile."""
+        for key, state in list(self._live.items()):
+            if state.position.partition in partitions:
+                del self._live[key]
 
     def _push_in_order(self, state: _Stream, segment: EEGSegment) -> list[EEGWindow]:
         batch = state.windower.push(

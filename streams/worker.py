@@ -454,10 +454,11 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
         held_segments.forget(state.recording_id)
 
     @app.on_partitions_revoked.connect
-    async def forget_revoked_segments(sender: faust.App, revoked: set, **kwargs: Any) -> None:
-        held_segments.forget_partitions(
-            {tp.partition for tp in revoked if tp.topic == topics.segments}
-        )
+    async def forget_revoked_streams(sender: faust.App, revoked: set, **kwargs: Any) -> None:
+        """What this worker holds in memory of the streams of partitions it gives up."""
+        partitions = {tp.partition for tp in revoked if tp.topic == topics.segments}
+        held_segments.forget_partitions(partitions)
+        windowers.forget_partitions(partitions)
 
     @app.timer(interval=max(1.0, settings.live_silence_s / 4))
     async def close_silent_recordings() -> None:

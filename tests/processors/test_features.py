@@ -295,8 +295,8 @@ def test_with_channels_shares_weights(labelled, tmp_path: Path, source_small) ->
     sub = ex.with_channels(sub_names)
     assert sub is ex.with_channels(sub_names) and ex.with_channels(CH19) is ex
     assert sub.weights_id == ex.weights_id and sub.channels_used == sub_names
-    shared = sub._model.target_encoder.summary_token
-    assert shared.data_ptr() == ex._model.target_encoder.summary_token.data_ptr()
+    shared = sub._model.encoder.target_encoder.summary_token  # the traced encoder's
+    assert shared.data_ptr() == ex._model.encoder.target_encoder.summary_token.data_ptr()
     picks = [CH19.index(n) for n in sub_names]
     sub_batch = _batch(batch.data_uv[:3][:, picks], sub_names)
     fresh = load_eegpt(tmp_path / "w.pt", ch_names=sub_names, architecture=SMALL)
@@ -314,7 +314,7 @@ def test_int8_features_stay_close_to_fp32_full_size(labelled) -> None:
     fp32 = load_eegpt(None, ch_names=CH19, allow_random_weights=True)
     int8 = load_eegpt(None, ch_names=CH19, allow_random_weights=True, int8=True)
     assert int8.precision == "int8" and fp32.precision == "fp32"
-    assert type(int8._model.target_encoder.blocks[0].attn.qkv).__module__.startswith(
+    assert type(int8._eager.target_encoder.blocks[0].attn.qkv).__module__.startswith(
         "torch.ao.nn.quantized"
     )
     f32, f8 = fp32.extract(small_batch), int8.extract(small_batch)
@@ -370,3 +370,18 @@ def test_bf16_features_stay_close_to_fp32_and_auto_picks_by_cpu(labelled) -> Non
         resolve_precision("fp16")
     assert cpu_supports_bf16("flags\t: fpu sse avx512f amx_bf16 amx_tile\n")
     assert not cpu_supports_bf16("flags\t: fpu sse avx2\n")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_the_traced_encoder_gives_the_eager_encoders_features(labelled, precision) -> None:
+    """EEGPT runs as a TorchScript trace (a forward pass that does not take the GIL back
+    between operations) with the features of the eager modules it was traced from, for any
+    number of windows per pass."""
+    batch, _ = labelled
+    ex = load_eegpt(None, ch_names=CH19, allow_random_weights=True, precision=precision)
+    assert isinstance(ex._model, torch.jit.ScriptModule)
+    traced = ex.extract(batch, batch_size=3)  # traced on passes of 4: other sizes run too
+    eager_ex = load_eegpt(None, ch_names=CH19, allow_random_weights=True, precision=precision)
+    eager_ex._model = eager_ex._eager
+    eager = eager_ex.extract(batch, batch_size=3)
+    assert feature_fidelity(eager, traced)["min_cosine"] > 0.9999

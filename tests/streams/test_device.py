@@ -161,3 +161,27 @@ def test_staggered_devices_start_spread_over_the_given_seconds() -> None:
     order.clear()
     asyncio.run(stream_devices(devices, send, seconds=2, speed=200.0))
     assert order == [("bed-001", 0), ("bed-002", 0), ("bed-001", 1), ("bed-002", 1)]
+
+
+def test_held_windowers_and_their_table_values_cut_the_same_windows() -> None:
+    """A live stream's windower is held in memory between segments; the table keeps the
+    durable copy, from which a worker that lost the partition (or restarted) goes on with
+    the same windows."""
+    (device,) = _devices(40.0, reorder_every=7)
+    segments = [
+        decode("EEGSegment", encode("EEGSegment", dict(s))) for _due, s in device.segments()
+    ]
+    reference, _ = _window(device.segments())
+
+    table: dict = {}
+    windowers = RecordingWindowers(table)
+    out = []
+    for offset, segment in enumerate(segments):
+        if offset in (9, 22):  # a rebalance took the partition away and gave it back
+            windowers.forget_partitions({0})
+        out += windowers.push(segment, 0, offset)
+    assert [w["window_index"] for w in out] == [w["window_index"] for w in reference]
+    for ours, theirs in zip(out, reference, strict=True):
+        assert ours["samples"] == theirs["samples"]
+    restarted = RecordingWindowers(dict(table))  # a new worker, from the changelog
+    assert restarted.push(segments[-1], 0, len(segments)) == []  # delivered twice: dropped
