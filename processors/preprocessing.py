@@ -442,6 +442,12 @@ class StreamWindower:
         return self._next_sample
 
     @property
+    def buffer_start(self) -> int:
+        """Absolute index of the first sample held: the next window needs the samples from
+        here on."""
+        return self._buffer_start
+
+    @property
     def next_window_index(self) -> int:
         """Index of the next window to emit: after a stream's last chunk, how many windows
         the stream had."""
@@ -539,6 +545,12 @@ class StreamWindower:
             "next_index": self._next_index,
             "buffer_f32": self._buffer.astype("<f4").tobytes(),
         }
+
+    def to_position_state(self) -> dict[str, Any]:
+        """:meth:`to_state` without the samples held: the windower rewound to the first of
+        them (:attr:`buffer_start`), to be pushed those samples again from a store that keeps
+        them (a stream's log). Pushing them gives back exactly this windower."""
+        return {**self.to_state(), "buffer_f32": b"", "next_sample": self._buffer_start}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> StreamWindower:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
+from connectors.kafka_log import read_partition
+from connectors.kafka_topics import KafkaUnavailableError
 from processors.preprocessing import StreamWindower
 from schemas.codec import decode, encode
 from schemas.records import EEGSegment, EEGWindow
@@ -106,6 +108,28 @@ class RecordingWindowers:
                 self._live[key] = state
         return out
 
+    def held_offsets(self, segment: EEGSegment) -> list[int]:
+        """The log offsets of the segments whose samples a live stream's windower must be
+        given again before ``segment`` (empty when there are none): after a restart or a
+        rebalance the table holds the stream's position, and its samples are in the log."""
+        key = segment_stream_key(segment)
+        if segment["job_id"] is not None or key in self._live:
+            return []
+        stored = self.table.get(key)
+        return [offset for offset, _end in stored["held"]] if stored is not None else []
+
+    def rebuild(self, segment: EEGSegment, logged: Mapping[int, EEGSegment]) -> None:
+        """Give a live stream's windower its samples again, from the segments at the
+        offsets :meth:`held_offsets` named, read back from the log (``logged``: offset ->
+        segment). One the log no longer has leaves a gap, recorded as any other."""
+        key = segment_stream_key(segment)
+        state = _restore(self.table[key])
+        held, state.held = state.held, []
+        for offset, _end in held:
+            if offset in logged:  # pushed before: it completes no window
+                self._push_live_segment(state, logged[offset], offset)
+        self._live[key] = state
+
     def forget_partitions(self, partitions: set[int]) -> None:
         """Drop the held windowers of partitions this worker no longer reads (a rebalance):
         if they come back, the table has what another worker did meanwhile."""
@@ -136,15 +160,16 @@ class RecordingWindowers:
         if segment["first_sample"] + segment["n_samples"] <= windower.next_sample:
             return []  # delivered twice, or late after a gap was declared
         if not state.ahead and segment["first_sample"] <= windower.next_sample:
-            return self._push_live_segment(state, segment)  # in order: the usual case
-        state.ahead[segment["first_sample"]] = encode("EEGSegment", dict(segment))
+            return self._push_live_segment(state, segment, self._offset)  # in order: usual
+        state.ahead[segment["first_sample"]] = (self._offset, encode("EEGSegment", dict(segment)))
         out: list[EEGWindow] = []
         while state.ahead:
             first = min(state.ahead)
             fits = first <= windower.next_sample
             if not fits and len(state.ahead) <= REORDER_SEGMENTS:
                 break
-            waiting: EEGSegment = decode("EEGSegment", state.ahead.pop(first))  # type: ignore[assignment]
+            offset, payload = state.ahead.pop(first)
+            waiting: EEGSegment = decode("EEGSegment", payload)  # type: ignore[assignment]
             if not fits:
                 gap = (windower.next_sample / windower.sfreq_hz, first / windower.sfreq_hz)
                 state.gaps.append([round(gap[0], 3), round(gap[1], 3)])
@@ -156,11 +181,13 @@ class RecordingWindowers:
                     gap[1],
                     gap[1] - gap[0],
                 )
-            out += self._push_live_segment(state, waiting)
+            out += self._push_live_segment(state, waiting, offset)
         return out
 
-    def _push_live_segment(self, state: _Stream, waiting: EEGSegment) -> list[EEGWindow]:
-        """Window a live segment that continues the stream."""
+    def _push_live_segment(
+        self, state: _Stream, waiting: EEGSegment, offset: int
+    ) -> list[EEGWindow]:
+        """Window a live segment (delivered at ``offset``) that continues the stream."""
         samples = segment_samples_uv(waiting)
         lead_off = np.isnan(samples)
         if lead_off.any():
@@ -168,6 +195,7 @@ class RecordingWindowers:
             state.lead_off = sorted(set(state.lead_off) | set(names))
             samples = np.where(lead_off, 0.0, samples)  # a flat channel for QC to flag
         batch = state.windower.push(samples, waiting["first_sample"], sfreq_hz=waiting["sfreq_hz"])
+        state.hold(offset, waiting["first_sample"] + waiting["n_samples"])
         if batch is None:
             return []
         return window_records(
@@ -189,17 +217,30 @@ class _Stream:
         position: LogPosition,
         expected: int | None,
         *,
-        ahead: dict[int, bytes] | None = None,
+        ahead: dict[int, tuple[int, bytes]] | None = None,
         gaps: list[list[float]] | None = None,
         lead_off: list[str] | None = None,
+        held: list[list[int]] | None = None,
     ) -> None:
         self.windower = windower
         self.context = context
         self.position = position
         self.expected = expected
-        self.ahead = ahead or {}
+        self.ahead = ahead or {}  # first sample -> (log offset, encoded segment)
         self.gaps = gaps or []
         self.lead_off = lead_off or []
+        #: a live stream's segments whose samples the windower holds: [log offset, end sample]
+        self.held = held or []
+
+    def hold(self, offset: int, end_sample: int) -> None:
+        """Note a live segment pushed into the windower, forgetting those it no longer
+        holds a sample of."""
+        start = self.windower.buffer_start
+        self.held = [h for h in [*self.held, [offset, end_sample]] if h[1] > start]
+
+    @property
+    def is_live(self) -> bool:
+        return self.context.job_id is None
 
     def to_value(self) -> dict[str, Any]:
         return {
@@ -214,8 +255,18 @@ class _Stream:
             "partition": self.position.partition,
             "first_offset": self.position.first_offset,
             "expected": self.expected,
-            "windower": _pack(self.windower.to_state()),
-            "ahead": {str(k): base64.b64encode(v).decode() for k, v in self.ahead.items()},
+            # A live stream's samples stay in the segments log (a table value rewritten
+            # every second for every device must stay small): its windower is stored rewound
+            # to the first sample it holds, with the log offsets of the segments that hold
+            # them, read back after a restart or a rebalance (RecordingWindowers.rebuild).
+            "windower": _pack(
+                self.windower.to_position_state() if self.is_live else self.windower.to_state()
+            ),
+            "held": self.held,
+            "ahead": {
+                str(k): [offset, base64.b64encode(v).decode()]
+                for k, (offset, v) in self.ahead.items()
+            },
             "gaps": self.gaps[-50:],
             "lead_off": self.lead_off,
         }
@@ -255,9 +306,10 @@ def _restore(value: dict[str, Any]) -> _Stream:
         JobContext(job_id, attempt, analysis_type, device_id, patient_ref),
         LogPosition(value["partition"], value["first_offset"]),
         value["expected"],
-        ahead={int(k): base64.b64decode(v) for k, v in value["ahead"].items()},
+        ahead={int(k): (offset, base64.b64decode(v)) for k, (offset, v) in value["ahead"].items()},
         gaps=value["gaps"],
         lead_off=value["lead_off"],
+        held=value["held"],
     )
 
 
@@ -267,3 +319,26 @@ def _pack(state: dict[str, Any]) -> dict[str, Any]:
 
 def _unpack(value: dict[str, Any]) -> dict[str, Any]:
     return {**value, "buffer_f32": base64.b64decode(value["buffer_f32"])}
+
+
+async def read_held_segments(
+    bootstrap_servers: str, segments_topic: str, partition: int, offsets: list[int]
+) -> dict[int, EEGSegment]:
+    """The segments at these offsets of a partition of the segments log (offset ->
+    segment), for :meth:`RecordingWindowers.rebuild`; those the log no longer has, or a
+    broker that does not answer, leave them out (the stream then records a gap)."""
+    wanted, out = set(offsets), {}
+    try:
+        async for message in read_partition(
+            bootstrap_servers,
+            segments_topic,
+            partition,
+            min(wanted),
+            stop_after=lambda m: m.offset >= max(wanted),
+            timeout_s=10.0,
+        ):
+            if message.offset in wanted:
+                out[message.offset] = decode("EEGSegment", message.value)
+    except KafkaUnavailableError as exc:
+        log.warning("a live stream's held samples were not read back (%s): a gap follows", exc)
+    return out  # type: ignore[return-value]

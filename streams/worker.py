@@ -86,7 +86,7 @@ from streams.pipeline import ModelCache
 from streams.plot import plot_result
 from streams.segments import SegmentError
 from streams.window_analysis import WindowDescriber
-from streams.windowing import RecordingWindowers
+from streams.windowing import RecordingWindowers, read_held_segments
 from streams.worker_metrics import PROCESSING, WINDOWS, measure_lag, serve_metrics
 
 log = logging.getLogger("brrr.worker")
@@ -241,14 +241,21 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
     async def cut_windows(stream: faust.StreamT) -> None:
         """Cut each stream's segments into analysis windows."""
         async for event in stream.events():
+            partition, offset = event.message.partition, event.message.offset
             try:
                 segment: EEGSegment = decode("EEGSegment", event.value)  # type: ignore[assignment]
-                cut = windowers.push(segment, event.message.partition, event.message.offset)
+                held = windowers.held_offsets(segment)
+                if held:  # a live stream this worker takes over: its samples from the log
+                    logged = await read_held_segments(
+                        settings.kafka_bootstrap_servers, topics.segments, partition, held
+                    )
+                    windowers.rebuild(segment, logged)
+                cut = windowers.push(segment, partition, offset)
             except REFUSED as exc:
                 await refuse(event, "cut_windows", exc)
                 continue
             if segment["job_id"] is None:
-                held_segments.add(segment, event.message.partition, event.message.offset)
+                held_segments.add(segment, partition, offset)
             for window in cut:
                 await send(windows, "EEGWindow", window["recording_id"], window)
 

@@ -95,6 +95,29 @@ def test_wrong_type_names_the_field() -> None:
     assert "'twelve'" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("onset_s", "12.5"), ("confidence", True)], ids=["text", "bool"]
+)
+def test_values_the_writer_would_coerce_are_refused(field: str, value: object) -> None:
+    """fastavro's writer alone reads the text "12.5" as a double and a bool as a number:
+    the codec refuses them, naming the field, rather than store a value nobody wrote."""
+    with pytest.raises(InvalidRecordError, match=rf"Detection\.{field}"):
+        encode("Detection", make_detection(**{field: value}))
+
+
+def test_a_float_for_a_long_is_refused_not_truncated() -> None:
+    progress = {
+        "job_id": "j",
+        "recording_id": "r",
+        "windows_done": 3.7,
+        "windows_expected": 10,
+        "progress": 0.3,
+        "emitted_at": datetime.now(UTC),
+    }
+    with pytest.raises(InvalidRecordError, match=r"JobProgress\.windows_done"):
+        encode("JobProgress", progress)
+
+
 def test_unknown_enum_symbol_names_the_field() -> None:
     with pytest.raises(InvalidRecordError, match=r"AnalysisResult\.triage_priority"):
         encode("AnalysisResult", make_result(triage_priority="asap"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import numpy as np
 import pytest
@@ -163,25 +164,58 @@ def test_staggered_devices_start_spread_over_the_given_seconds() -> None:
     assert order == [("bed-001", 0), ("bed-002", 0), ("bed-001", 1), ("bed-002", 1)]
 
 
-def test_held_windowers_and_their_table_values_cut_the_same_windows() -> None:
-    """A live stream's windower is held in memory between segments; the table keeps the
-    durable copy, from which a worker that lost the partition (or restarted) goes on with
-    the same windows."""
-    (device,) = _devices(40.0, reorder_every=7)
-    segments = [
-        decode("EEGSegment", encode("EEGSegment", dict(s))) for _due, s in device.segments()
+def _logged(device) -> list[tuple[int, dict]]:
+    """A device's segments as the log holds them (offset, segment), through the codec."""
+    return [
+        (offset, decode("EEGSegment", encode("EEGSegment", dict(segment))))
+        for offset, (_due, segment) in enumerate(device.segments())
     ]
-    reference, _ = _window(device.segments())
 
+
+def test_a_live_stream_taken_over_reads_its_held_samples_back_from_the_log() -> None:
+    """A live stream's windower is held in memory; its table value keeps its position and
+    the log offsets of the segments whose samples it holds, never the samples. A worker
+    that takes the stream over (a rebalance, a restart) reads them back and cuts the same
+    windows as a worker that never stopped."""
+    (device,) = _devices(40.0, reorder_every=7)
+    log = _logged(device)
+    reference, _ = _window(device.segments())
     table: dict = {}
     windowers = RecordingWindowers(table)
-    out = []
-    for offset, segment in enumerate(segments):
-        if offset in (9, 22):  # a rebalance took the partition away and gave it back
+    out, rebuilt = [], 0
+    for offset, segment in log:
+        if offset == 9:  # a rebalance took the partition away and gave it back
             windowers.forget_partitions({0})
+        if offset == 22:  # a new worker, from the table's changelog
+            windowers = RecordingWindowers(table)
+        held = windowers.held_offsets(segment)
+        if held:
+            windowers.rebuild(segment, {o: s for o, s in log if o in held})
+            rebuilt += 1
         out += windowers.push(segment, 0, offset)
+    assert rebuilt == 2
     assert [w["window_index"] for w in out] == [w["window_index"] for w in reference]
     for ours, theirs in zip(out, reference, strict=True):
         assert ours["samples"] == theirs["samples"]
-    restarted = RecordingWindowers(dict(table))  # a new worker, from the changelog
-    assert restarted.push(segments[-1], 0, len(segments)) == []  # delivered twice: dropped
+    (value,) = table.values()
+    assert value["windower"]["buffer_f32"] == ""  # offsets (in rebuilt), never samples
+    assert len(json.dumps(value)) < 4000  # rewritten every second for every device
+
+
+def test_held_samples_the_log_lost_leave_a_recorded_gap() -> None:
+    (device,) = _devices(40.0)
+    log = _logged(device)
+    table: dict = {}
+    windowers = RecordingWindowers(table)
+    for offset, segment in log[:10]:
+        windowers.push(segment, 0, offset)
+    taken_over = RecordingWindowers(table)
+    segment = log[10][1]
+    assert taken_over.held_offsets(segment) == [8, 9]  # 8-10 s, after the window of 4-8 s
+    taken_over.rebuild(segment, {})  # retention removed them
+    out = []
+    for offset, later in log[10:]:
+        out += taken_over.push(later, 0, offset)
+    (value,) = table.values()
+    assert value["gaps"] == [[8.0, 10.0]]
+    assert [w["window_index"] for w in out][:1] == [3]  # 12-16 s: the first whole after it
