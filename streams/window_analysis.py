@@ -63,6 +63,15 @@ class _Group:
     ms_per_window: float | None = None
 
 
+def _groups(windows: Sequence[EEGWindow]) -> dict[str, _Group]:
+    """The windows of a micro-batch by stream, in order (end markers left out)."""
+    pending: dict[str, list[EEGWindow]] = defaultdict(list)
+    for window in windows:
+        if not window["end_of_recording"]:
+            pending[stream_key(window)].append(window)
+    return {key: _Group(ws, window_batch(ws)) for key, ws in pending.items()}
+
+
 class WindowDescriber:
     """Stream QC, provisional scores and EEGPT features for windows of many recordings.
 
@@ -96,11 +105,7 @@ class WindowDescriber:
         Runs in a worker thread: torch, no I/O. The passes run in threads of their own, at a
         lower scheduling priority than the rest of the worker (see :data:`EEGPT_NICENESS`).
         """
-        pending: dict[str, list[EEGWindow]] = defaultdict(list)
-        for window in windows:
-            if not window["end_of_recording"]:
-                pending[stream_key(window)].append(window)
-        groups = {key: _Group(ws, window_batch(ws)) for key, ws in pending.items()}
+        groups = _groups(windows)
         self._extract_features(groups)
         out: list[WindowFeatures] = []
         position: dict[str, int] = defaultdict(int)
@@ -126,11 +131,7 @@ class WindowDescriber:
         no I/O.
         """
         self._calibrations = dict(calibrations or {})
-        pending: dict[str, list[EEGWindow]] = defaultdict(list)
-        for window in windows:
-            if not window["end_of_recording"]:
-                pending[stream_key(window)].append(window)
-        groups = {key: _Group(ws, window_batch(ws)) for key, ws in pending.items()}
+        groups = _groups(windows)
         judged = {key: self._quality(key, group) for key, group in groups.items()}
         scores = _scores({key: j.quality.repaired for key, j in judged.items()})
         out: list[WindowFeatures] = []
