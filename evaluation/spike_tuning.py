@@ -14,6 +14,10 @@ record or 0.8 s or more from any injected discharge, and is left out otherwise (
 spikes of a polyspike, its slow wave). A logistic regression (L2, C=1, discharges weighted
 30:1) is fitted on the standardised features, and the threshold is set so that three
 candidates of the 5.7 clean tuning hours lie above it (0.5 an hour, half the target).
+Candidates beside a muscle burst (``_ArtifactZones.beside_muscle`` of
+:mod:`processors.events.screen`: not artifacts, but measured near one) are kept out of the
+fit, which stays on transients away from artifacts, and are judged by the same threshold;
+their highest score on the clean tuning records is printed.
 ``--holdout`` fits on the first half of the seeds and prints sensitivity and false detections
 per clean hour on the other half. The printed constants go into :mod:`processors.events.spikes`.
 """
@@ -51,6 +55,7 @@ class Candidates:
     kind: np.ndarray  # record kind
     seed: np.ndarray
     truth: np.ndarray  # index of the matched discharge, -1 when none
+    beside: np.ndarray  # only beside a muscle burst (kept out of the fit)
     clean_hours: dict[str, float]
     n_truth: dict[tuple[str, int], int]
 
@@ -74,13 +79,13 @@ def _records():
 
 def collect() -> Candidates:
     """Generate the tuning records and measure their candidates."""
-    feats, label, kind_, seed_, truth_ = [], [], [], [], []
+    feats, label, kind_, seed_, truth_, beside_ = [], [], [], [], [], []
     hours: dict[str, float] = {}
     n_truth: dict[tuple[str, int], int] = {}
     for kind, seed, x, ch, onsets, dur_s, tol_s in _records():
         ctx = prepare_context(x, 256.0)
         art = detect_artifacts(x, 256.0, ch, muscle=(ctx.muscle, ctx.muscle_block))
-        zones = _ArtifactZones.of(art, ch)
+        zones = _ArtifactZones.of(art, ch, ctx.y, 256.0, x)
         cands = [d for d in find_spike_candidates(x, 256.0, ch, prepared=ctx) if not zones.holds(d)]
         if kind == "det_event":  # the seizure and periodic trains follow the spikes
             cands = [d for d in cands if d.apex_s < max(onsets) + 3.0]
@@ -101,9 +106,10 @@ def collect() -> Candidates:
             kind_.append(kind)
             seed_.append(seed)
             truth_.append(tr)
+            beside_.append(zones.beside_muscle(d))
     return Candidates(
         np.asarray(feats), np.asarray(label), np.asarray(kind_), np.asarray(seed_),
-        np.asarray(truth_), hours, n_truth,
+        np.asarray(truth_), np.asarray(beside_, dtype=bool), hours, n_truth,
     )  # fmt: skip
 
 
@@ -120,8 +126,9 @@ class Model:
 
 
 def fit(c: Candidates, rows: np.ndarray) -> Model:
-    """Logistic regression on ``rows``; threshold just over the clean score that leaves
-    :data:`ALLOWED_CLEAN_FALSE` above it."""
+    """Logistic regression on ``rows`` (those beside a muscle burst left out); threshold just
+    over the clean score that leaves :data:`ALLOWED_CLEAN_FALSE` above it."""
+    rows = rows & ~c.beside
     mean = c.features[rows].mean(axis=0)
     scale = c.features[rows].std(axis=0) + 1e-9
     use = rows & (c.label >= 0)
@@ -139,10 +146,11 @@ def fit(c: Candidates, rows: np.ndarray) -> Model:
 def measure(c: Candidates, m: Model, rows: np.ndarray) -> dict[str, float]:
     """Sensitivity per record kind and false detections per clean hour over ``rows``."""
     s = m.score(c.features)
+    kept = s >= m.threshold
     out: dict[str, float] = {}
     for kind in ("spikes", "det_event"):
         sel = rows & (c.kind == kind)
-        hit = sel & (c.label == 1) & (s >= m.threshold)
+        hit = sel & (c.label == 1) & kept
         found = len(set(zip(c.seed[hit], c.truth[hit], strict=True)))
         seeds = set(c.seed[sel])
         total = sum(n for (k, seed), n in c.n_truth.items() if k == kind and seed in seeds)
@@ -153,7 +161,7 @@ def measure(c: Candidates, m: Model, rows: np.ndarray) -> dict[str, float]:
         for k, seed in {(k, s) for k, s in c.n_truth}
         if k in CLEAN and seed in set(c.seed[clean])
     )
-    out["false per clean hour"] = round(int(np.sum(clean & (s > m.threshold))) / hours, 2)
+    out["false per clean hour"] = round(int(np.sum(clean & kept)) / hours, 2)
     return out
 
 
@@ -179,6 +187,10 @@ def main() -> None:
     print(f"SPIKE_WEIGHTS: tuple[float, ...] = {_fmt(m.weights)}")
     print(f"SPIKE_BIAS: float = {m.bias:.4f}")
     print(f"SPIKE_SCORE_THRESHOLD: float = {m.threshold:.4f}")
+    beside = m.score(c.features[c.beside & np.isin(c.kind, CLEAN)])
+    if beside.size:
+        print(f"clean candidates beside a muscle burst: {beside.size}, highest score "
+              f"{beside.max():.2f} (threshold {m.threshold:.2f})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ what the screen saw.
 
 Evidence inside an artifact is not epileptiform: a transient whose apex lies in a muscle
 burst, on an electrode that pops at that moment, or, for a frontal transient, in an eye blink,
-is counted apart (``n_in_artifacts``) and never reported as a discharge.
+is counted apart (``n_in_artifacts``) and never reported as a discharge. A discharge beside a
+muscle burst (its field on the burst's neighbours, on clean electrodes, falling off towards the
+burst) is not inside it, and is judged as any other.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from processors.events._common import (
     rate_per_min,
 )
 from processors.events._types import Event
-from processors.events.artifacts import detect_artifacts
+from processors.events.artifacts import MUSCLE_RATIO, detect_artifacts, muscle_mask
 from processors.events.periodic import (
     detect_periodic_discharges,
     find_periodic_candidates,
@@ -52,6 +54,16 @@ POP_PAD_S: float = 0.3
 FIELD_SHARE_IN_ARTIFACT: float = 0.5
 #: in a blink's shadow, a frontal transient must be this much sharper than the background
 SHADOW_SLOPE_RATIO: float = 3.0
+#: a transient whose field lies beside a muscle burst is the burst's (spread from it, or hidden
+#: under it) when the burst's own channels carry it at this share of its size at its strongest
+#: electrode or more, on average (a cortical discharge beside the burst falls off towards it)
+ON_BURST_GAIN: float = 0.5
+#: half-width of the window in which that share is measured (as the field's coherence is,
+#: ``processors.events.spike_features.COHERENCE_HALF_S``)
+ON_BURST_HALF_S: float = 0.06
+#: muscle under the mask's threshold: at this share of it (30-45 Hz RMS over the channel's
+#: median), a transient's strongest electrode beside a burst carries the burst's spread
+FAINT_MUSCLE_RATIO: float = 0.5 * MUSCLE_RATIO
 #: Periodic trains and seizures below this confidence do not make the screen positive.
 TRAIN_MIN_CONFIDENCE: float = 0.5
 
@@ -159,9 +171,25 @@ class _ArtifactZones:
     local: list[tuple[float, float, float, set[str], set[str]]]
     shadow: list[tuple[float, float]]
     frontal: set[str]
+    ch_names: list[str] = field(default_factory=list)
+    #: the record band-passed as the discharges were found (``DischargeContext.y``), to
+    #: measure a transient on a muscle burst's own channels, and the record itself, for
+    #: muscle under the mask's threshold; None: not measured (every transient within a
+    #: burst's reach is then the burst's)
+    filtered: np.ndarray | None = None
+    sfreq_hz: float = 0.0
+    data_uv: np.ndarray | None = None
+    _faint: tuple[np.ndarray, int] | None = field(default=None, init=False, repr=False)
 
     @classmethod
-    def of(cls, artifacts: Sequence[Event], ch_names: Sequence[str]) -> _ArtifactZones:
+    def of(
+        cls,
+        artifacts: Sequence[Event],
+        ch_names: Sequence[str],
+        filtered: np.ndarray | None = None,
+        sfreq_hz: float = 0.0,
+        data_uv: np.ndarray | None = None,
+    ) -> _ArtifactZones:
         names = list(ch_names)
         near = neighbour_matrix(names)
         local = []
@@ -178,26 +206,95 @@ class _ArtifactZones:
             local,
             _blink_shadow(artifacts),
             {c for c, f in zip(names, frontal_mask(names), strict=True) if f},
+            names,
+            filtered,
+            sfreq_hz,
+            data_uv,
         )
 
     def holds(self, d: Discharge) -> bool:
         """Whether the transient lies inside an artifact: in time, and in place (its strongest
         channel is the muscle burst's or the popping electrode, or at least half its field
-        lies on the burst's channels and their neighbours, where muscle spreads), or a blunt
+        lies on the burst's channels, or on them and their neighbours, where muscle spreads,
+        and it does not fall off towards the burst: :meth:`beside_muscle`), or a blunt
         frontal transient in a blink. Then it is not epileptiform evidence."""
+        return self._verdict(d) == "artifact"
+
+    def beside_muscle(self, d: Discharge) -> bool:
+        """Whether the transient lies beside a muscle burst, not in it: during the burst, at
+        least half its field on the burst's channels and their neighbours, but its strongest
+        electrode and most of its field off the burst's own channels; on those channels
+        (where the muscle mask hides it from the detector) it is under :data:`ON_BURST_GAIN`
+        of its size at its strongest electrode, and that electrode carries no muscle even at
+        :data:`FAINT_MUSCLE_RATIO`. A transient the burst's channels carry as well, or one on
+        an electrode the burst reaches under the event's threshold, may be the burst's; a
+        discharge beside it stands on clean electrodes and falls off towards it. No other
+        artifact holds it."""
+        return self._verdict(d) == "beside_muscle"
+
+    def _verdict(self, d: Discharge) -> str | None:
+        """``artifact``, ``beside_muscle`` or None (see :meth:`holds`)."""
         chans = set(d.channels)
         strongest = max(d.channel_amplitudes_uv, key=d.channel_amplitudes_uv.get)
+        beside = False
         for onset_s, offset_s, pad_s, reach, own in self.local:
             if not inside_any(d.apex_s, [(onset_s, offset_s)], pad_s=pad_s):
                 continue
-            # its strongest channel is the artifact's, or most of its field lies within reach
-            if strongest in own or len(chans & reach) >= FIELD_SHARE_IN_ARTIFACT * len(chans):
-                return True
-        if d.slope_ratio >= SHADOW_SLOPE_RATIO:
-            return False
-        if not inside_any(d.apex_s, self.shadow):
-            return False
-        return max(d.channel_amplitudes_uv, key=d.channel_amplitudes_uv.get) in self.frontal
+            # its strongest channel is the artifact's, or most of its field lies on it
+            if strongest in own or len(chans & own) >= FIELD_SHARE_IN_ARTIFACT * len(chans):
+                return "artifact"
+            # most of its field within reach (a pop reaches only its own electrode): the
+            # burst's, unless its strongest electrode is free of muscle and the burst's
+            # channels, where the muscle mask hides it, carry under ON_BURST_GAIN of it
+            if len(chans & reach) >= FIELD_SHARE_IN_ARTIFACT * len(chans):
+                if (
+                    self._faint_muscle_at(strongest, d.apex_s)
+                    or self._gain_on(own, strongest, d.apex_s) >= ON_BURST_GAIN
+                ):
+                    return "artifact"
+                beside = True
+        if (
+            d.slope_ratio < SHADOW_SLOPE_RATIO
+            and inside_any(d.apex_s, self.shadow)
+            and strongest in self.frontal
+        ):
+            return "artifact"
+        return "beside_muscle" if beside else None
+
+    def _faint_muscle_at(self, channel: str, t_s: float) -> bool:
+        """Whether ``channel`` carries muscle within a quarter second of ``t_s`` at
+        :data:`FAINT_MUSCLE_RATIO` (the plain mask's criteria otherwise: three quarter
+        seconds in a row, which a discharge's own high frequencies do not fill): a burst
+        spreads to its neighbours under the threshold that made it an event. True when it
+        cannot be told."""
+        if self.data_uv is None or channel not in self.ch_names:
+            return True
+        if self._faint is None:  # only records with a transient beside a burst pay for it
+            self._faint = muscle_mask(self.data_uv, self.sfreq_hz, ratio=FAINT_MUSCLE_RATIO)
+        mask, piece = self._faint
+        k = int(t_s * self.sfreq_hz) // piece
+        row = mask[self.ch_names.index(channel)]
+        return bool(row[max(0, k - 1) : k + 2].any()) if row.size else False
+
+    def _gain_on(self, channels: set[str], strongest: str, apex_s: float) -> float:
+        """The transient's mean size on ``channels`` relative to its strongest electrode: the
+        least-squares gain of each channel's waveform on the strongest one's within
+        :data:`ON_BURST_HALF_S` of the apex (muscle, uncorrelated with it, adds no bias).
+        Infinite when it cannot be measured (no signal given, or no such channel)."""
+        rows = [self.ch_names.index(c) for c in channels if c in self.ch_names]
+        if self.filtered is None or not rows or strongest not in self.ch_names:
+            return float("inf")
+        half = max(1, round(ON_BURST_HALF_S * self.sfreq_hz))
+        a = round(apex_s * self.sfreq_hz)
+        lo, hi = max(0, a - half), min(self.filtered.shape[1], a + half + 1)
+        ref = self.filtered[self.ch_names.index(strongest), lo:hi]
+        ref = ref - ref.mean()
+        seg = self.filtered[rows, lo:hi]
+        seg = seg - seg.mean(axis=1, keepdims=True)
+        energy = float(ref @ ref)
+        if energy <= 0.0:
+            return float("inf")
+        return float(np.mean(seg @ ref) / energy)
 
 
 def analysable_seconds(x: np.ndarray, sfreq_hz: float, artifacts: Sequence[Event]) -> float:
@@ -249,7 +346,7 @@ def find_discharge_evidence(
     -------
     DischargeEvidence
     """
-    zones = _ArtifactZones.of(artifacts, ch_names)
+    zones = _ArtifactZones.of(artifacts, ch_names, ctx.y, sfreq_hz, x)
     # Periodic trains are judged by their own regularity, salience and topography
     # (:mod:`.periodic`): an artifact breaking one cycle must not break the train.
     candidates = find_periodic_candidates(x, sfreq_hz, ch_names, ctx)

@@ -3,7 +3,8 @@
 Issue 10: records with repeated or periodic discharges on a normal background were called
 normal (the events stage never ran), short records were triaged urgent from a rate
 extrapolated over seconds, discharges inside muscle bursts were reported as epileptiform, and
-an all-zero recording came out urgent.
+an all-zero recording came out urgent. Then the opposite: discharges beside a muscle burst
+(their field on its neighbours, falling off towards it) were set aside with it.
 """
 
 from __future__ import annotations
@@ -135,6 +136,36 @@ def test_transients_inside_muscle_bursts_are_not_epileptiform() -> None:
     assert in_muscle == []
     assert report.summaries["discharges_in_artifacts"] == 3
     assert not screen_discharges(eeg.data_uv, SFREQ, eeg.ch_names).repeated
+
+
+@pytest.mark.parametrize("seed", [45, 46])
+def test_a_discharge_beside_a_muscle_burst_is_found_and_the_burst_raises_nothing(
+    seed: int,
+) -> None:
+    """Muscle over the left temporal chain and, at the same moments, spikes on F3 and C3 only,
+    its neighbours: the field falls off towards the burst (the muscle channels do not carry
+    it), so it is a discharge beside the burst, found on time; the same record without the
+    spikes raises no clinical event. (A transient the burst's channels carry as well stays
+    an artifact: :func:`test_transients_inside_muscle_bursts_are_not_epileptiform`.)"""
+    muscle, field, times_s = ("F7", "T7"), ("F3", "C3"), (15.0, 40.0, 65.0)
+    bursts = [InjectedEvent("muscle", t - 1.0, 2.0, channels=muscle, amplitude_uv=30.0)
+              for t in times_s]  # fmt: skip
+    spikes = [InjectedEvent("spike", t, 0.05, channels=field) for t in times_s]
+
+    background = generate_eeg(80.0, events=bursts, seed=seed)
+    report = detect_events(background.data_uv, SFREQ, background.ch_names)
+    assert len([e for e in report.events if e.subtype == "muscle"]) == len(times_s)
+    assert report.of_type("epileptiform", "seizure", "PLED", "GPED") == []
+
+    eeg = generate_eeg(80.0, events=bursts + spikes, seed=seed)
+    report = detect_events(eeg.data_uv, SFREQ, eeg.ch_names)
+    found = report.of_type("epileptiform")
+    assert len(found) == len(times_s), [(e.onset_s, e.channels) for e in found]
+    for e, t in zip(found, times_s, strict=True):
+        assert abs(e.onset_s - t) <= 0.05
+        assert set(field) <= set(e.channels) and not set(muscle) & set(e.channels)
+    assert report.summaries["discharges_in_artifacts"] == 0
+    assert screen_discharges(eeg.data_uv, SFREQ, eeg.ch_names).repeated
 
 
 def test_deep_burst_suppression_is_a_signal_and_stays_urgent() -> None:
