@@ -20,7 +20,7 @@ import numpy as np
 from connectors.kafka_log import read_partition
 from connectors.kafka_topics import KafkaUnavailableError
 from processors.preprocessing import StreamWindower
-from schemas.codec import decode, encode
+from schemas.codec import CodecError, decode, encode
 from schemas.records import EEGSegment, EEGWindow
 from streams.segments import (
     JobContext,
@@ -103,32 +103,60 @@ class RecordingWindowers:
             if key in self.table:
                 del self.table[key]
         else:
+            state.last_offset = offset
             self.table[key] = state.to_value()
             if segment["job_id"] is None:
                 self._live[key] = state
         return out
 
-    def held_offsets(self, segment: EEGSegment) -> list[int]:
-        """The log offsets of the segments whose samples a live stream's windower must be
-        given again before ``segment`` (empty when there are none): after a restart or a
-        rebalance the table holds the stream's position, and its samples are in the log."""
+    def read_back_span(self, segment: EEGSegment, offset: int) -> tuple[int, int] | None:
+        """The log offsets (first, last) a live stream this worker does not hold must read
+        back before ``segment`` (at ``offset``), or None: after a restart or a rebalance the
+        table holds the stream's position and the offsets of the segments whose samples it
+        held; and where the table is behind the committed offsets (Faust may commit them
+        before the changelog write is out: its flush gives up after 0.1 s), the segments
+        windowed since, which are read again too."""
         key = segment_stream_key(segment)
         if segment["job_id"] is not None or key in self._live:
-            return []
+            return None
         stored = self.table.get(key)
-        return [offset for offset, _end in stored["held"]] if stored is not None else []
+        if stored is None:
+            return None
+        held = [at for at, _end in stored["held"]]
+        first = min([*held, stored["last_offset"] + 1])
+        last = max([*held, offset - 1])
+        return (first, last) if first <= last else None
 
-    def rebuild(self, segment: EEGSegment, logged: Mapping[int, EEGSegment]) -> None:
-        """Give a live stream's windower its samples again, from the segments at the
-        offsets :meth:`held_offsets` named, read back from the log (``logged``: offset ->
-        segment). One the log no longer has leaves a gap, recorded as any other."""
+    def rebuild(self, segment: EEGSegment, logged: Mapping[int, EEGSegment]) -> list[EEGWindow]:
+        """Give a live stream's windower its samples again and window what it missed, from
+        the recording's segments read back over :meth:`read_back_span` (``logged``: offset
+        -> segment); the windows that completes (the table was behind), to be sent again.
+        A segment the log no longer has leaves a gap, recorded as any other."""
         key = segment_stream_key(segment)
-        state = _restore(self.table[key])
+        stored = self.table[key]
+        state = _restore(stored)
         held, state.held = state.held, []
         for offset, _end in held:
             if offset in logged:  # pushed before: it completes no window
                 self._push_live_segment(state, logged[offset], offset)
+        out: list[EEGWindow] = []
+        later = sorted(at for at in logged if at > stored["last_offset"])
+        for offset in later:
+            self._offset = offset
+            out += self._push_live(state, logged[offset])
+            state.last_offset = offset
         self._live[key] = state
+        log.info(
+            "live recording %s taken over at sample %d: %d of %d held segments and %d later "
+            "ones read back from the log, %d windows sent again",
+            segment["recording_id"],
+            state.windower.next_sample,
+            sum(offset in logged for offset, _end in held),
+            len(held),
+            len(later),
+            len(out),
+        )
+        return out
 
     def forget_partitions(self, partitions: set[int]) -> None:
         """Drop the held windowers of partitions this worker no longer reads (a rebalance):
@@ -221,6 +249,7 @@ class _Stream:
         gaps: list[list[float]] | None = None,
         lead_off: list[str] | None = None,
         held: list[list[int]] | None = None,
+        last_offset: int = -1,
     ) -> None:
         self.windower = windower
         self.context = context
@@ -231,6 +260,8 @@ class _Stream:
         self.lead_off = lead_off or []
         #: a live stream's segments whose samples the windower holds: [log offset, end sample]
         self.held = held or []
+        #: log offset of the last segment this state has seen
+        self.last_offset = last_offset
 
     def hold(self, offset: int, end_sample: int) -> None:
         """Note a live segment pushed into the windower, forgetting those it no longer
@@ -263,6 +294,7 @@ class _Stream:
                 self.windower.to_position_state() if self.is_live else self.windower.to_state()
             ),
             "held": self.held,
+            "last_offset": self.last_offset,
             "ahead": {
                 str(k): [offset, base64.b64encode(v).decode()]
                 for k, (offset, v) in self.ahead.items()
@@ -310,6 +342,7 @@ def _restore(value: dict[str, Any]) -> _Stream:
         gaps=value["gaps"],
         lead_off=value["lead_off"],
         held=value["held"],
+        last_offset=value["last_offset"],
     )
 
 
@@ -321,24 +354,31 @@ def _unpack(value: dict[str, Any]) -> dict[str, Any]:
     return {**value, "buffer_f32": base64.b64decode(value["buffer_f32"])}
 
 
-async def read_held_segments(
-    bootstrap_servers: str, segments_topic: str, partition: int, offsets: list[int]
-) -> dict[int, EEGSegment]:
-    """The segments at these offsets of a partition of the segments log (offset ->
-    segment), for :meth:`RecordingWindowers.rebuild`; those the log no longer has, or a
-    broker that does not answer, leave them out (the stream then records a gap)."""
-    wanted, out = set(offsets), {}
+async def read_back_segments(
+    bootstrap_servers: str, segments_topic: str, partition: int, span: tuple[int, int],
+    recording_id: str,
+) -> dict[int, EEGSegment]:  # fmt: skip
+    """A recording's segments at offsets ``span`` (first, last) of a partition of the
+    segments log (offset -> segment), for :meth:`RecordingWindowers.rebuild`; those the log
+    no longer has, or a broker that does not answer, leave them out (the stream then records
+    a gap)."""
+    first, last = span
+    out: dict[int, EEGSegment] = {}
     try:
         async for message in read_partition(
             bootstrap_servers,
             segments_topic,
             partition,
-            min(wanted),
-            stop_after=lambda m: m.offset >= max(wanted),
+            first,
+            stop_after=lambda m: m.offset >= last,
             timeout_s=10.0,
         ):
-            if message.offset in wanted:
-                out[message.offset] = decode("EEGSegment", message.value)
+            try:
+                segment: EEGSegment = decode("EEGSegment", message.value)  # type: ignore[assignment]
+            except CodecError:
+                continue  # sent to the dead letters when it was first read
+            if segment["recording_id"] == recording_id and message.offset <= last:
+                out[message.offset] = segment
     except KafkaUnavailableError as exc:
-        log.warning("a live stream's held samples were not read back (%s): a gap follows", exc)
-    return out  # type: ignore[return-value]
+        log.warning("a live stream's segments were not read back (%s): a gap follows", exc)
+    return out

@@ -86,7 +86,7 @@ from streams.pipeline import ModelCache
 from streams.plot import plot_result
 from streams.segments import SegmentError
 from streams.window_analysis import WindowDescriber
-from streams.windowing import RecordingWindowers, read_held_segments
+from streams.windowing import RecordingWindowers, read_back_segments
 from streams.worker_metrics import PROCESSING, WINDOWS, measure_lag, serve_metrics
 
 log = logging.getLogger("brrr.worker")
@@ -244,13 +244,18 @@ def create_app(settings: Settings, *, with_sink: bool = True) -> faust.App:
             partition, offset = event.message.partition, event.message.offset
             try:
                 segment: EEGSegment = decode("EEGSegment", event.value)  # type: ignore[assignment]
-                held = windowers.held_offsets(segment)
-                if held:  # a live stream this worker takes over: its samples from the log
-                    logged = await read_held_segments(
-                        settings.kafka_bootstrap_servers, topics.segments, partition, held
+                cut = []
+                span = windowers.read_back_span(segment, offset)
+                if span is not None:  # a live stream this worker takes over: from the log
+                    logged = await read_back_segments(
+                        settings.kafka_bootstrap_servers,
+                        topics.segments,
+                        partition,
+                        span,
+                        segment["recording_id"],
                     )
-                    windowers.rebuild(segment, logged)
-                cut = windowers.push(segment, partition, offset)
+                    cut = windowers.rebuild(segment, logged)
+                cut += windowers.push(segment, partition, offset)
             except REFUSED as exc:
                 await refuse(event, "cut_windows", exc)
                 continue

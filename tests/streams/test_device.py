@@ -172,6 +172,42 @@ def _logged(device) -> list[tuple[int, dict]]:
     ]
 
 
+def _read_back(log: list[tuple[int, dict]], span: tuple[int, int]) -> dict[int, dict]:
+    first, last = span
+    return {offset: segment for offset, segment in log if first <= offset <= last}
+
+
+def test_a_table_behind_the_committed_offsets_is_caught_up_from_the_log() -> None:
+    """Faust may commit the segments' offsets before the windower's changelog write is out:
+    a worker that takes over then finds the stream's state some segments behind where the
+    partition resumes. It reads the segments in between back and sends their windows, so
+    no window is lost (the ones sent before are sent again, and counted once downstream)."""
+    (device,) = _devices(40.0)
+    log = _logged(device)
+    reference, _ = _window(device.segments())
+    table: dict = {}
+    windowers = RecordingWindowers(table)
+    out = []
+    for offset, segment in log[:13]:
+        out += windowers.push(segment, 0, offset)
+    stale = {key: dict(value) for key, value in table.items()}  # the changelog at 13 s
+    for offset, segment in log[13:24]:  # windowed, offsets committed, changelog lost
+        out += windowers.push(segment, 0, offset)
+    taken_over = RecordingWindowers(stale)
+    resumed = log[24][1]
+    span = taken_over.read_back_span(resumed, 24)
+    assert span == (12, 23)  # the held 12-13 s, then what the stale table missed
+    again = taken_over.rebuild(resumed, _read_back(log, span))
+    assert [w["window_index"] for w in again] == [3, 4, 5]  # 12-24 s, windowed again
+    for offset, segment in log[24:]:
+        again += taken_over.push(segment, 0, offset)
+    by_index = {w["window_index"]: w for w in out[:3] + again}
+    assert sorted(by_index) == [w["window_index"] for w in reference]
+    assert all(by_index[w["window_index"]]["samples"] == w["samples"] for w in reference)
+    (value,) = stale.values()
+    assert value["gaps"] == []
+
+
 def test_a_live_stream_taken_over_reads_its_held_samples_back_from_the_log() -> None:
     """A live stream's windower is held in memory; its table value keeps its position and
     the log offsets of the segments whose samples it holds, never the samples. A worker
@@ -188,9 +224,9 @@ def test_a_live_stream_taken_over_reads_its_held_samples_back_from_the_log() -> 
             windowers.forget_partitions({0})
         if offset == 22:  # a new worker, from the table's changelog
             windowers = RecordingWindowers(table)
-        held = windowers.held_offsets(segment)
-        if held:
-            windowers.rebuild(segment, {o: s for o, s in log if o in held})
+        span = windowers.read_back_span(segment, offset)
+        if span is not None:
+            out += windowers.rebuild(segment, _read_back(log, span))
             rebuilt += 1
         out += windowers.push(segment, 0, offset)
     assert rebuilt == 2
@@ -211,8 +247,8 @@ def test_held_samples_the_log_lost_leave_a_recorded_gap() -> None:
         windowers.push(segment, 0, offset)
     taken_over = RecordingWindowers(table)
     segment = log[10][1]
-    assert taken_over.held_offsets(segment) == [8, 9]  # 8-10 s, after the window of 4-8 s
-    taken_over.rebuild(segment, {})  # retention removed them
+    assert taken_over.read_back_span(segment, 10) == (8, 9)  # 8-10 s, after the 4-8 s window
+    assert taken_over.rebuild(segment, {}) == []  # retention removed them
     out = []
     for offset, later in log[10:]:
         out += taken_over.push(later, 0, offset)
